@@ -1,0 +1,16 @@
+# papergrid: test claims of late-2024 ML papers on grids of small models.
+# Rules live in workflow/rules (one file per experiment), logic in the papergrid package.
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/weights.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.report.output,

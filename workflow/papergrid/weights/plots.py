@@ -1,0 +1,74 @@
+"""Figures of the weights experiment. They only read tables and matrices; nothing is fitted here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from papergrid import plotting
+from papergrid.fit import POWER_LAW
+
+
+def stamp_figure(matrices: Mapping[tuple[str, int], Mapping[str, np.ndarray]]):
+    """|W| of the hidden-to-hidden matrix at init and after training, per optimizer and width."""
+    plotting.setup()
+    opts = sorted({k[0] for k in matrices})
+    widths = sorted({k[1] for k in matrices})
+    fig, axes = plt.subplots(len(opts), 2 * len(widths), figsize=(2.2 * 2 * len(widths), 2.3 * len(opts)),
+                             squeeze=False)
+    for i, opt in enumerate(opts):
+        for j, width in enumerate(widths):
+            m = matrices[(opt, width)]
+            for k, (key, label) in enumerate((("w_init", "init"), ("w_final", "trained"))):
+                ax = axes[i, 2 * j + k]
+                w = np.abs(m[key])
+                sns.heatmap(w, ax=ax, cbar=False, cmap="mako", xticklabels=False, yticklabels=False,
+                            vmin=0, vmax=float(np.quantile(w, 0.99)), rasterized=True)
+                ax.set_title(f"{opt}, width {width}, {label}", fontsize=8)
+    fig.suptitle("|W| of the stamped hidden-to-hidden matrix", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def scaling_figure(runs: pd.DataFrame, fits: pd.DataFrame, auc_threshold: float):
+    """Final deviation (with fitted power laws) and mask AUC versus width, per optimizer."""
+    plotting.setup()
+    ok = runs[runs["status"] == "ok"]
+    fig, (ax_dev, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.6))
+    sns.scatterplot(data=ok, x="width", y="dev_fc2", hue="optimizer", ax=ax_dev, alpha=0.7)
+    palette = dict(zip(sorted(ok["optimizer"].unique()), sns.color_palette(), strict=False))
+    for opt, color in palette.items():
+        sel = fits[(fits["optimizer"] == opt) & (fits["layer"] == "fc2")] if not fits.empty else fits
+        if sel.empty:
+            continue
+        params = dict(zip(sel["param"], sel["value"], strict=True))
+        xs = np.geomspace(ok["width"].min(), ok["width"].max(), 50)
+        ax_dev.plot(xs, POWER_LAW({"x": xs}, **params), color=color, lw=1,
+                    label=f"{opt} fit k={params['k']:.2f}")
+    ax_dev.set(xscale="log", yscale="log", xlabel="width", ylabel="||W - W0|| / ||W0|| (hidden)")
+    ax_dev.legend(fontsize=7)
+    sns.lineplot(data=ok, x="width", y="mask_auc", hue="optimizer", marker="o", ax=ax_auc,
+                 errorbar=("ci", 95))
+    ax_auc.axhline(auc_threshold, ls="--", color="grey", lw=1, label="visibility threshold")
+    ax_auc.axhline(0.5, ls=":", color="grey", lw=1)
+    ax_auc.set(xscale="log", xlabel="width", ylabel="mask AUC after training", ylim=(0.45, 1.02))
+    ax_auc.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(curves: pd.DataFrame):
+    """Training loss, hidden-layer deviation and mask AUC over epochs (mean over seeds)."""
+    plotting.setup()
+    long = curves[curves["status"] == "ok"].melt(
+        id_vars=["optimizer", "width", "epoch", "seed"],
+        value_vars=["train_loss", "dev_fc2", "mask_auc"], var_name="metric")
+    grid = sns.relplot(data=long, x="epoch", y="value", hue="width", col="optimizer", row="metric",
+                       kind="line", errorbar=None, palette="viridis", height=2.2, aspect=1.4,
+                       facet_kws={"sharey": "row"})
+    grid.set_titles("{col_name} | {row_name}")
+    return grid.figure

@@ -1,0 +1,27 @@
+"""The weights experiment's Parquet columns (see papergrid.contract)."""
+
+import pyarrow as pa
+
+from papergrid.contract import RunContract
+
+_METRICS = (
+    pa.field("train_loss", pa.float64()),
+    pa.field("train_acc", pa.float64()),
+    pa.field("test_loss", pa.float64()),
+    pa.field("test_acc", pa.float64()),
+    # ||W_t - W_0||_F / ||W_0||_F per layer
+    pa.field("dev_fc1", pa.float64()),
+    pa.field("dev_fc2", pa.float64()),
+    pa.field("dev_fc3", pa.float64()),
+    pa.field("mask_auc", pa.float64()),  # 1.0 at init, 0.5 when the stamp is erased
+)
+
+CONTRACT = RunContract(
+    experiment="weights",
+    grid=(
+        pa.field("width", pa.int64()),
+        pa.field("optimizer", pa.string()),
+    ),
+    curve=(pa.field("epoch", pa.int64()), pa.field("step", pa.int64())) + _METRICS,
+    summary=(pa.field("epochs_run", pa.int64()),) + _METRICS,
+)

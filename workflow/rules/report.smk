@@ -1,0 +1,28 @@
+# REPORT.md gathers every experiment's claims, fit tables and figures.
+
+
+report: "../report/workflow.rst"
+
+
+rule report:
+    input:
+        [s["claims"] for s in REPORT_SECTIONS],
+        [s["fits"] for s in REPORT_SECTIONS],
+        [f for s in REPORT_SECTIONS for f in s["figures"]],
+    output:
+        "results/REPORT.md",
+    params:
+        sections=REPORT_SECTIONS,
+        code=code("papergrid.report"),
+    log:
+        logs("report", "report"),
+    benchmark:
+        bench("report", "report")
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        ENV
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,7 @@
+"""Write results/REPORT.md. Inputs: each experiment's claims.md, fits.md and figures (params.sections)."""
+
+from papergrid.logs import setup_logging
+from papergrid.report import write_report
+
+setup_logging(snakemake.log[0])
+write_report(snakemake.params.sections, snakemake.output[0])

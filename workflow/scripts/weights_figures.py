@@ -1,0 +1,16 @@
+"""Draw the stamp, scaling and curve figures from the tables and saved matrices."""
+
+from papergrid.logs import setup_logging
+from papergrid.weights.jobs import figures_job
+
+setup_logging(snakemake.log[0])
+figures_job(
+    snakemake.input.runs,
+    snakemake.input.fits,
+    snakemake.input.curves,
+    dict(zip(snakemake.params.matrix_keys, snakemake.input.matrices, strict=True)),
+    snakemake.params.auc_threshold,
+    snakemake.output.stamps,
+    snakemake.output.scaling,
+    snakemake.output.curves,
+)
