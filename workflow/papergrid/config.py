@@ -44,7 +44,8 @@ def _describe(err: jsonschema.ValidationError) -> str:
             "maximum": "<=",
             "exclusiveMaximum": "<",
         }
-        return f"{key}: {err.instance!r} is out of range; must be {words[err.validator]} {err.validator_value}"
+        bound = f"{words[err.validator]} {err.validator_value}"
+        return f"{key}: {err.instance!r} is out of range; must be {bound}"
     if err.validator == "minItems":
         return f"{key}: needs at least {err.validator_value} item(s), got {len(err.instance)}"
     if err.validator == "uniqueItems":

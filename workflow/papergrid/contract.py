@@ -150,7 +150,11 @@ def write_run(
     """Write one run's curve and summary; ``meta`` holds the base and grid columns."""
     from papergrid.io import write_parquet
 
-    curve_table = rows_to_table([{**meta, **r} for r in curve], contract.curve_schema(), str(curve_path))
-    summary_table = rows_to_table([{**meta, **summary}], contract.summary_schema(), str(summary_path))
+    curve_table = rows_to_table(
+        [{**meta, **r} for r in curve], contract.curve_schema(), str(curve_path)
+    )
+    summary_table = rows_to_table(
+        [{**meta, **summary}], contract.summary_schema(), str(summary_path)
+    )
     write_parquet(curve_table, curve_path)
     write_parquet(summary_table, summary_path)

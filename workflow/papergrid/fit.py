@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -311,8 +313,35 @@ def bootstrap_indices(
         return [rng.integers(0, n, size=n) for _ in range(n_boot)]
     groups = np.asarray(groups)
     members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-    return [np.concatenate([rng.choice(m, size=len(m), replace=True) for m in members])
-            for _ in range(n_boot)]
+    return [
+        np.concatenate([rng.choice(m, size=len(m), replace=True) for m in members])
+        for _ in range(n_boot)
+    ]
+
+
+def _refit_chunk(form, xa, ya, start, delta, resamples, blas_threads=None) -> list[list[float]]:
+    if blas_threads is not None:
+        # workers share the job's cores; multi-threaded BLAS in each would oversubscribe them
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(blas_threads)
+    draws = []
+    for idx in resamples:
+        res = _minimise(form, {k: v[idx] for k, v in xa.items()}, ya[idx], start, delta)
+        if np.isfinite(res.fun):
+            draws.append([prm.from_opt(t) for prm, t in zip(form.params, res.x, strict=True)])
+    return draws
+
+
+def _refit_all(form, xa, ya, start, delta, resamples, n_jobs) -> list[list[float]]:
+    if n_jobs <= 1 or len(resamples) < 2 * n_jobs:
+        return _refit_chunk(form, xa, ya, start, delta, resamples)
+    chunks = [resamples[i::n_jobs] for i in range(n_jobs)]
+    # fork: the forms' functions need no pickling by reference and workers start fast
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(n_jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_refit_chunk, form, xa, ya, start, delta, c, 1) for c in chunks]
+        return [d for f in futures for d in f.result()]
 
 
 def fit_form(
@@ -327,6 +356,7 @@ def fit_form(
     heldout: Sequence[bool] | None = None,
     level: float = 0.95,
     seed: int = 0,
+    n_jobs: int = 1,
 ) -> FitResult:
     """Fit ``form`` to ``(x, y)`` and attach bootstrap intervals and held-out error.
 
@@ -334,7 +364,8 @@ def fit_form(
     without them predicts them, and the mean absolute relative error of those
     predictions is reported (an extrapolation check, not used for the parameters).
     Bootstrap refits start from the best fit; resamples whose refit fails are dropped
-    and counted out of ``n_boot``.
+    and counted out of ``n_boot``. ``n_jobs > 1`` spreads the refits over processes;
+    the resamples are drawn up front, so the result does not depend on ``n_jobs``.
     """
     xa = _as_arrays({v: x[v] for v in form.variables})
     ya = np.asarray(y, dtype=float)
@@ -343,23 +374,31 @@ def fit_form(
     starts = _start_grid(form, max_starts, rng)
     best = _best_fit(form, xa, ya, starts, delta)
     if best is None:
-        return FitResult(form.name, form.formula, {p: math.nan for p in form.param_names},
-                         len(ya), len(starts), math.inf, False, math.nan, (), "failed",
-                         "no start gave a finite objective")
+        return FitResult(
+            form.name,
+            form.formula,
+            {p: math.nan for p in form.param_names},
+            len(ya),
+            len(starts),
+            math.inf,
+            False,
+            math.nan,
+            (),
+            "failed",
+            "no start gave a finite objective",
+        )
     bounds = [prm.opt_bounds() for prm in form.params]
     params = _params(form, best.x)
     on_bound = _on_bound(form, best.x)
     converged = bool(best.success)
-    status = "ok" if converged and not on_bound else ("not_converged" if not converged else "on_bound")
+    status = (
+        "ok" if converged and not on_bound else ("not_converged" if not converged else "on_bound")
+    )
 
     se, lo, hi, n_ok = {}, {}, {}, 0
     if n_boot > 0:
-        draws = []
-        for idx in bootstrap_indices(len(ya), n_boot, groups, rng):
-            sub = {k: v[idx] for k, v in xa.items()}
-            res = _minimise(form, sub, ya[idx], best.x, delta)
-            if np.isfinite(res.fun):
-                draws.append([prm.from_opt(t) for prm, t in zip(form.params, res.x, strict=True)])
+        resamples = bootstrap_indices(len(ya), n_boot, groups, rng)
+        draws = _refit_all(form, xa, ya, best.x, delta, resamples, n_jobs)
         n_ok = len(draws)
         if draws:
             arr = np.array(draws)

@@ -2,12 +2,15 @@
 
 Snakemake does not follow imports: editing ``papergrid/weights/train.py`` would not
 rerun a training job on its own. Rules therefore pass :func:`source_hash` of the
-modules they depend on through ``params:``; a change of content changes the hash
-and reruns the job, while a touch changes nothing.
+module their script calls through ``params:``. The hash covers that module and every
+module of the same package it imports, found by parsing the source (imports inside
+functions included), so a change of content anywhere a job can reach reruns it, a
+change elsewhere does not, and a touch changes nothing.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import json
@@ -20,32 +23,66 @@ def _module_files(module: str) -> list[Path]:
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError(f"source_hash: no module named {module!r}")
-    origin = Path(spec.origin)
-    if spec.submodule_search_locations:  # a package: every module inside it
-        return sorted(origin.parent.rglob("*.py"))
-    return [origin]
+    # A package contributes its __init__.py; submodules count only when imported.
+    return [Path(spec.origin)]
+
+
+def _imported(path: Path, module: str, root: str) -> set[str]:
+    """Modules under ``root`` that the file imports, anywhere in its body."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import
+                parent = package.split(".")
+                parent = parent[: len(parent) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            found.add(base)
+            # `from pkg import mod` may name a submodule
+            found.update(f"{base}.{a.name}" for a in node.names)
+    return {m for m in found if m == root or m.startswith(root + ".")}
+
+
+def module_closure(*modules: str) -> dict[str, list[Path]]:
+    """Every module reachable by imports within each module's top-level package."""
+    todo = list(modules)
+    files: dict[str, list[Path]] = {}
+    while todo:
+        module = todo.pop()
+        if module in files:
+            continue
+        try:
+            paths = _module_files(module)
+        except ModuleNotFoundError:
+            if module in modules:
+                raise
+            continue  # `from pkg import name` where name is not a module
+        files[module] = paths
+        root = module.split(".")[0]
+        for path in paths:
+            todo.extend(_imported(path, module, root) - files.keys())
+    return files
 
 
 def source_hash(*modules: str) -> str:
-    """Hash the source text of the named modules (packages include all their files).
+    """Hash the source of the named modules and of what they import from their package.
 
     The hash covers file names relative to their package root and file contents,
     never mtimes, so touching a file leaves it unchanged.
     """
     digest = hashlib.sha256()
-    seen: set[Path] = set()
-    for module in sorted(modules):
-        root = module.split(".")[0]
-        for path in _module_files(module):
-            if path in seen:
-                continue
-            seen.add(path)
-            parts = path.parts
-            rel = "/".join(parts[parts.index(root) :]) if root in parts else path.name
-            digest.update(rel.encode())
-            digest.update(b"\0")
-            digest.update(path.read_bytes())
-            digest.update(b"\0")
+    paths = sorted({p for ps in module_closure(*modules).values() for p in ps})
+    for path in paths:
+        parts = path.parts
+        roots = [i for i, part in enumerate(parts) if part in {m.split(".")[0] for m in modules}]
+        rel = "/".join(parts[roots[0] :]) if roots else path.name
+        digest.update(rel.encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
     return digest.hexdigest()[:16]
 
 

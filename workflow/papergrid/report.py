@@ -18,8 +18,19 @@ def render_report(sections: Sequence[Mapping], out_dir: str | os.PathLike) -> st
         "when it lies wholly on the other side, *inconclusive* otherwise.",
     ]
     for s in sections:
-        parts += ["", f"## {s['title']}", "", "### Claims", "", Path(s["claims"]).read_text(),
-                  "### Fits", "", Path(s["fits"]).read_text(), "### Figures", ""]
+        parts += [
+            "",
+            f"## {s['title']}",
+            "",
+            "### Claims",
+            "",
+            Path(s["claims"]).read_text(),
+            "### Fits",
+            "",
+            Path(s["fits"]).read_text(),
+            "### Figures",
+            "",
+        ]
         for fig in s["figures"]:
             rel = os.path.relpath(fig, out_dir)
             parts.append(f"![{Path(fig).stem}]({rel})")

@@ -11,18 +11,18 @@ rule report:
         [f for s in REPORT_SECTIONS for f in s["figures"]],
     output:
         "results/REPORT.md",
-    params:
-        sections=REPORT_SECTIONS,
-        code=code("papergrid.report"),
     log:
         logs("report", "report"),
     benchmark:
         bench("report", "report")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        ENV
+    params:
+        sections=REPORT_SECTIONS,
+        code=code("papergrid.report"),
     script:
         "../scripts/report.py"

@@ -1,5 +1,7 @@
 # "Weights don't move" (Jesus et al. 2021): width x optimizer x seed.
 
+import papergrid.weights.grid as weights_grid
+
 W = config["weights"]
 W_RUN = "results/weights/runs/w{width}_{optimizer}_s{seed}"
 
@@ -10,117 +12,88 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def weights_idx_inputs(wildcards):
-    data = W["data"]
-    return list(data["idx"].values()) if data["source"] == "idx" else []
-
-
-def weights_run(wildcards):
-    opt = W["optimizers"][wildcards.optimizer]
-    return {
-        "width": int(wildcards.width),
-        "optimizer": wildcards.optimizer,
-        "seed": int(wildcards.seed),
-        "lr": opt["lr"],
-        "momentum": opt["momentum"],
-        "weight_decay": opt["weight_decay"],
-        "epochs": W["train"]["epochs"],
-        "batch_size": W["train"]["batch_size"],
-        "stamp_mode": W["stamp"]["mode"],
-        "stamp_letter": W["stamp"]["letter"],
-        "stamp_amplitude": W["stamp"]["amplitude"],
-    }
-
-
-def weights_runs(field):
-    return expand(f"{W_RUN}/{field}", **W["grid"])
-
-
-# The stamp figure shows the first seed at the smallest and largest width.
-W_SHOWN = [
-    (opt, w)
-    for opt in W["grid"]["optimizer"]
-    for w in sorted({min(W["grid"]["width"]), max(W["grid"]["width"])})
-]
+W_SHOWN = weights_grid.shown_cells(W)
 
 
 rule weights_data:
     input:
-        weights_idx_inputs,
+        weights_grid.idx_files(W),
     output:
         data="results/weights/data.npz",
-    params:
-        data=W["data"],
-        code=code("papergrid.weights.data", "papergrid.weights.jobs"),
     log:
         logs("weights", "data"),
     benchmark:
         bench("weights", "data")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        data=W["data"],
+        code=code("papergrid.weights.data"),
     script:
         "../scripts/weights_data.py"
 
 
+# One job trains every seed of a (width, optimizer) cell: each process pays about 7 s of
+# torch imports on a 2-core machine, more than a small run's training (README, "Cost").
 rule weights_train:
     input:
         data=rules.weights_data.output.data,
     output:
-        curve=f"{W_RUN}/curve.parquet",
-        summary=f"{W_RUN}/summary.parquet",
-        matrices=f"{W_RUN}/matrices.npz",
-    params:
-        run=weights_run,
-        device=config["device"],
-        code=code(
-            "papergrid.weights.train",
-            "papergrid.weights.model",
-            "papergrid.weights.stamp",
-            "papergrid.weights.data",
-            "papergrid.weights.schema",
-            "papergrid.weights.jobs",
+        curves=expand(
+            f"{W_RUN}/curve.parquet", seed=W["grid"]["seed"], allow_missing=True
+        ),
+        summaries=expand(
+            f"{W_RUN}/summary.parquet", seed=W["grid"]["seed"], allow_missing=True
+        ),
+        matrices=expand(
+            f"{W_RUN}/matrices.npz", seed=W["grid"]["seed"], allow_missing=True
         ),
     log:
-        logs("weights", "train/w{width}_{optimizer}_s{seed}"),
+        logs("weights", "train/w{width}_{optimizer}"),
     benchmark:
-        bench("weights", "train/w{width}_{optimizer}_s{seed}")
+        bench("weights", "train/w{width}_{optimizer}")
+    retries: 1
+    conda:
+        ENV
     threads: 1
     resources:
         # two width x width matrices and Adam state, in float32, plus torch itself
         mem_mb=lambda wc, attempt: (1500 + int(wc.width) ** 2 * 64 // 2**20) * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
-    retries: 1
-    conda:
-        ENV
+    params:
+        runs=lambda wc: weights_grid.cell_runs(W, wc.width, wc.optimizer),
+        device=config["device"],
+        code=code("papergrid.weights.jobs"),
     script:
         "../scripts/weights_train.py"
 
 
 rule weights_aggregate:
     input:
-        summaries=weights_runs("summary.parquet"),
-        curves=weights_runs("curve.parquet"),
+        summaries=expand(f"{W_RUN}/summary.parquet", **W["grid"]),
+        curves=expand(f"{W_RUN}/curve.parquet", **W["grid"]),
     output:
         runs="results/weights/runs.parquet",
         curves="results/weights/curves.parquet",
-    params:
-        code=code("papergrid.weights.schema", "papergrid.weights.jobs"),
     log:
         logs("weights", "aggregate"),
     benchmark:
         bench("weights", "aggregate")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        schema="papergrid.weights.schema",
+        code=code("papergrid.aggregate", "papergrid.weights.schema"),
     script:
-        "../scripts/weights_aggregate.py"
+        "../scripts/aggregate.py"
 
 
 rule weights_fit:
@@ -129,20 +102,20 @@ rule weights_fit:
     output:
         parquet="results/weights/fits.parquet",
         md="results/weights/fits.md",
-    params:
-        n_boot=W["analysis"]["n_boot"],
-        level=W["analysis"]["level"],
-        code=code("papergrid.fit", "papergrid.weights.analysis", "papergrid.weights.jobs"),
     log:
         logs("weights", "fit"),
     benchmark:
         bench("weights", "fit")
-    threads: 1
+    conda:
+        ENV
+    threads: 2
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        n_boot=W["analysis"]["n_boot"],
+        level=W["analysis"]["level"],
+        code=code("papergrid.weights.analysis"),
     script:
         "../scripts/weights_fit.py"
 
@@ -154,25 +127,20 @@ rule weights_claims:
     output:
         parquet="results/weights/claims.parquet",
         md="results/weights/claims.md",
-    params:
-        auc_threshold=W["analysis"]["auc_threshold"],
-        level=W["analysis"]["level"],
-        code=code(
-            "papergrid.claims",
-            "papergrid.stats",
-            "papergrid.weights.analysis",
-            "papergrid.weights.jobs",
-        ),
     log:
         logs("weights", "claims"),
     benchmark:
         bench("weights", "claims")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        auc_threshold=W["analysis"]["auc_threshold"],
+        level=W["analysis"]["level"],
+        code=code("papergrid.weights.analysis"),
     script:
         "../scripts/weights_claims.py"
 
@@ -204,20 +172,20 @@ rule weights_figures:
             caption="../report/weights_curves.rst",
             category="weights",
         ),
-    params:
-        matrix_keys=W_SHOWN,
-        auc_threshold=W["analysis"]["auc_threshold"],
-        code=code("papergrid.plotting", "papergrid.weights.plots", "papergrid.fit"),
     log:
         logs("weights", "figures"),
     benchmark:
         bench("weights", "figures")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=3000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        matrix_keys=W_SHOWN,
+        auc_threshold=W["analysis"]["auc_threshold"],
+        code=code("papergrid.weights.plots"),
     script:
         "../scripts/weights_figures.py"
 
@@ -234,8 +202,8 @@ REPORT_SECTIONS.append(
 
 
 rule weights:
-    localrule: True
     input:
         rules.weights_claims.output,
         rules.weights_fit.output,
         rules.weights_figures.output,
+    localrule: True

@@ -1,4 +1,7 @@
-"""Write results/REPORT.md. Inputs: each experiment's claims.md, fits.md and figures (params.sections)."""
+"""Write results/REPORT.md.
+
+Inputs: each experiment's claims.md, fits.md and figures, listed in params.sections.
+"""
 
 from papergrid.logs import setup_logging
 from papergrid.report import write_report

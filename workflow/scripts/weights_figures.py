@@ -1,7 +1,7 @@
 """Draw the stamp, scaling and curve figures from the tables and saved matrices."""
 
 from papergrid.logs import setup_logging
-from papergrid.weights.jobs import figures_job
+from papergrid.weights.plots import figures_job
 
 setup_logging(snakemake.log[0])
 figures_job(

@@ -1,8 +1,17 @@
-"""Fit deviation ~ width^k per optimizer and layer. Input: runs. Outputs: fits (Parquet, Markdown)."""
+"""Fit deviation ~ width^k per optimizer and layer.
+
+Input: runs. Outputs: fits (Parquet, Markdown). Params: n_boot, level.
+"""
 
 from papergrid.logs import setup_logging
-from papergrid.weights.jobs import fit_job
+from papergrid.weights.analysis import fit_job
 
 setup_logging(snakemake.log[0])
-fit_job(snakemake.input.runs, snakemake.params.n_boot, snakemake.params.level,
-        snakemake.output.parquet, snakemake.output.md)
+fit_job(
+    snakemake.input.runs,
+    snakemake.params.n_boot,
+    snakemake.params.level,
+    snakemake.threads,
+    snakemake.output.parquet,
+    snakemake.output.md,
+)

@@ -1,7 +1,7 @@
-"""Train one (width, optimizer, seed) point.
+"""Train every seed of one (width, optimizer) cell.
 
-Input: data (npz). Outputs: curve, summary (Parquet), matrices (npz).
-Params: run (resolved run config), device, code (hash of the training modules).
+Input: data (npz). Outputs per seed: curves, summaries (Parquet), matrices (npz).
+Params: runs (resolved run configs, in seed order), device, code (hash of the training modules).
 """
 
 from papergrid.logs import setup_logging
@@ -9,12 +9,12 @@ from papergrid.weights.jobs import train_job
 
 setup_logging(snakemake.log[0])
 train_job(
-    run=snakemake.params.run,
+    runs=snakemake.params.runs,
     data_path=snakemake.input.data,
     device=snakemake.params.device,
     threads=snakemake.threads,
     code_hash=snakemake.params.code,
-    curve_path=snakemake.output.curve,
-    summary_path=snakemake.output.summary,
-    matrices_path=snakemake.output.matrices,
+    curve_paths=snakemake.output.curves,
+    summary_paths=snakemake.output.summaries,
+    matrices_paths=snakemake.output.matrices,
 )

@@ -8,14 +8,19 @@ the config at the four IDX files; :func:`read_idx` parses them (gzip or not).
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from papergrid.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 # IDX type codes (LeCun's format description) and their big-endian numpy dtypes.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -103,8 +108,12 @@ def load_idx_split(
 ) -> Dataset:
     """MNIST-style IDX files; images are flattened and scaled to [0, 1]."""
     arrays = {}
-    for key, path in (("x_train", train_images), ("y_train", train_labels),
-                      ("x_test", test_images), ("y_test", test_labels)):
+    for key, path in (
+        ("x_train", train_images),
+        ("y_train", train_labels),
+        ("x_test", test_images),
+        ("y_test", test_labels),
+    ):
         arrays[key] = read_idx(path)
     for split in ("train", "test"):
         xs, ys = arrays[f"x_{split}"], arrays[f"y_{split}"]
@@ -125,10 +134,40 @@ def load_idx_split(
 
 def save_dataset(ds: Dataset, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, name=ds.name, x_train=ds.x_train, y_train=ds.y_train,
-                 x_test=ds.x_test, y_test=ds.y_test)
+        np.savez(
+            fh,
+            name=ds.name,
+            x_train=ds.x_train,
+            y_train=ds.y_train,
+            x_test=ds.x_test,
+            y_test=ds.y_test,
+        )
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
     with np.load(path) as z:
         return Dataset(str(z["name"]), z["x_train"], z["y_train"], z["x_test"], z["y_test"])
+
+
+def prepare_data(data: Mapping[str, Any], out: str | os.PathLike) -> None:
+    if data["source"] == "digits":
+        ds = load_digits_split(data["test_fraction"], data["split_seed"])
+    else:
+        idx = data["idx"]
+        ds = load_idx_split(
+            idx["train_images"],
+            idx["train_labels"],
+            idx["test_images"],
+            idx["test_labels"],
+            data["train_subset"],
+            data["split_seed"],
+        )
+    log.info(
+        "%s: %d train, %d test, %d features, %d classes",
+        ds.name,
+        len(ds.y_train),
+        len(ds.y_test),
+        ds.n_features,
+        ds.n_classes,
+    )
+    save_dataset(ds, out)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from papergrid.weights.data import Dataset
-from papergrid.weights.model import LAYERS, STAMPED_LAYER, MLP
+from papergrid.weights.model import LAYERS, MLP, STAMPED_LAYER
 from papergrid.weights.stamp import apply_stamp, letter_mask, mask_auc
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -56,8 +56,9 @@ class WeightsResult:
 
 def make_optimizer(run: WeightsRun, params) -> torch.optim.Optimizer:
     if run.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=run.lr, momentum=run.momentum,
-                               weight_decay=run.weight_decay)
+        return torch.optim.SGD(
+            params, lr=run.lr, momentum=run.momentum, weight_decay=run.weight_decay
+        )
     if run.optimizer == "adam":
         return torch.optim.Adam(params, lr=run.lr, weight_decay=run.weight_decay)
     return torch.optim.AdamW(params, lr=run.lr, weight_decay=run.weight_decay)
@@ -102,8 +103,14 @@ def train_weights(run: WeightsRun, data: Dataset, device: torch.device) -> Weigh
         te_loss, te_acc = evaluate(model, x_te, y_te)
         if train_override is not None:
             tr_loss = train_override
-        out = {"epoch": epoch, "step": step, "train_loss": tr_loss, "train_acc": tr_acc,
-               "test_loss": te_loss, "test_acc": te_acc}
+        out = {
+            "epoch": epoch,
+            "step": step,
+            "train_loss": tr_loss,
+            "train_acc": tr_acc,
+            "test_loss": te_loss,
+            "test_acc": te_acc,
+        }
         for name in LAYERS:
             out[f"dev_{name}"] = relative_deviation(getattr(model, name).weight, init[name])
         w = getattr(model, STAMPED_LAYER).weight.detach().cpu().numpy()
@@ -134,9 +141,15 @@ def train_weights(run: WeightsRun, data: Dataset, device: torch.device) -> Weigh
         curve.append(row(epoch, step))
         if epoch % max(1, run.epochs // 10) == 0 or epoch == run.epochs:
             last = curve[-1]
-            log.info("epoch %d/%d train_loss %.4f test_acc %.3f dev_fc2 %.4f auc %.3f",
-                     epoch, run.epochs, last["train_loss"], last["test_acc"],
-                     last["dev_fc2"], last["mask_auc"])
+            log.info(
+                "epoch %d/%d train_loss %.4f test_acc %.3f dev_fc2 %.4f auc %.3f",
+                epoch,
+                run.epochs,
+                last["train_loss"],
+                last["test_acc"],
+                last["dev_fc2"],
+                last["mask_auc"],
+            )
     final = curve[-1]
     if status == "ok" and not all(math.isfinite(final[k]) for k in ("test_loss", "train_loss")):
         status = "failed"

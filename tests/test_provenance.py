@@ -1,0 +1,56 @@
+import os
+import sys
+
+import pytest
+
+from papergrid.provenance import config_hash, module_closure, source_hash
+
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    pkg = tmp_path / "fakepkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("X = 1\n")
+    (pkg / "b.py").write_text("Y = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield pkg
+    for name in [m for m in sys.modules if m.startswith("fakepkg")]:
+        del sys.modules[name]
+
+
+def test_hash_changes_with_content_not_with_touch(fake_package):
+    before = source_hash("fakepkg.a")
+    os.utime(fake_package / "a.py", (1, 1))
+    assert source_hash("fakepkg.a") == before
+    (fake_package / "a.py").write_text("X = 2\n")
+    assert source_hash("fakepkg.a") != before
+
+
+def test_hash_of_one_module_ignores_its_siblings(fake_package):
+    before = source_hash("fakepkg.a")
+    (fake_package / "b.py").write_text("Y = 3\n")
+    assert source_hash("fakepkg.a") == before
+
+
+def test_hash_follows_imports_inside_the_package(fake_package):
+    (fake_package / "c.py").write_text("def f():\n    from fakepkg import b\n    return b.Y\n")
+    (fake_package / "d.py").write_text("from .a import X\nimport os\n")
+    assert set(module_closure("fakepkg.c")) == {"fakepkg.c", "fakepkg", "fakepkg.b"}
+    assert set(module_closure("fakepkg.d")) == {"fakepkg.d", "fakepkg.a"}
+    before = source_hash("fakepkg.c")
+    (fake_package / "b.py").write_text("Y = 4\n")  # reached only through a lazy import
+    assert source_hash("fakepkg.c") != before
+    before_d = source_hash("fakepkg.d")
+    (fake_package / "b.py").write_text("Y = 5\n")
+    assert source_hash("fakepkg.d") == before_d
+
+
+def test_unknown_module_is_an_error():
+    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+        source_hash("no_such_module_xyz")
+
+
+def test_config_hash_ignores_key_order():
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
