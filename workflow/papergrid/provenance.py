@@ -86,6 +86,11 @@ def source_hash(*modules: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def file_hash(path: str | Path) -> str:
+    """Hash of one file's content."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
     """Hash a resolved run config (JSON with sorted keys, so dict order is irrelevant)."""
     text = json.dumps(config, sort_keys=True, default=str)

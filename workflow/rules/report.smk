@@ -23,6 +23,6 @@ rule report:
         runtime=5,
     params:
         sections=REPORT_SECTIONS,
-        code=code("papergrid.report"),
+        code=code("report.py", "papergrid.report"),
     script:
         "../scripts/report.py"

@@ -32,7 +32,7 @@ rule weights_data:
         runtime=10,
     params:
         data=W["data"],
-        code=code("papergrid.weights.data"),
+        code=code("weights_data.py", "papergrid.weights.data"),
     script:
         "../scripts/weights_data.py"
 
@@ -67,7 +67,7 @@ rule weights_train:
     params:
         runs=lambda wc: weights_grid.cell_runs(W, wc.width, wc.optimizer),
         device=config["device"],
-        code=code("papergrid.weights.jobs"),
+        code=code("weights_train.py", "papergrid.weights.jobs"),
     script:
         "../scripts/weights_train.py"
 
@@ -91,7 +91,7 @@ rule weights_aggregate:
         runtime=10,
     params:
         schema="papergrid.weights.schema",
-        code=code("papergrid.aggregate", "papergrid.weights.schema"),
+        code=code("aggregate.py", "papergrid.aggregate", "papergrid.weights.schema"),
     script:
         "../scripts/aggregate.py"
 
@@ -115,7 +115,7 @@ rule weights_fit:
     params:
         n_boot=W["analysis"]["n_boot"],
         level=W["analysis"]["level"],
-        code=code("papergrid.weights.analysis"),
+        code=code("weights_fit.py", "papergrid.weights.analysis"),
     script:
         "../scripts/weights_fit.py"
 
@@ -140,7 +140,7 @@ rule weights_claims:
     params:
         auc_threshold=W["analysis"]["auc_threshold"],
         level=W["analysis"]["level"],
-        code=code("papergrid.weights.analysis"),
+        code=code("weights_claims.py", "papergrid.weights.analysis"),
     script:
         "../scripts/weights_claims.py"
 
@@ -185,7 +185,7 @@ rule weights_figures:
     params:
         matrix_keys=W_SHOWN,
         auc_threshold=W["analysis"]["auc_threshold"],
-        code=code("papergrid.weights.plots"),
+        code=code("weights_figures.py", "papergrid.weights.plots"),
     script:
         "../scripts/weights_figures.py"
 
@@ -194,9 +194,9 @@ REPORT_SECTIONS.append(
     {
         "name": "weights",
         "title": "Weights don't move (Jesus et al. 2021)",
-        "claims": rules.weights_claims.output.md,
-        "fits": rules.weights_fit.output.md,
-        "figures": list(rules.weights_figures.output),
+        "claims": str(rules.weights_claims.output.md),
+        "fits": str(rules.weights_fit.output.md),
+        "figures": [str(f) for f in rules.weights_figures.output],
     }
 )
 

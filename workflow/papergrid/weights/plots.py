@@ -48,9 +48,19 @@ def scaling_figure(runs: pd.DataFrame, fits: pd.DataFrame, auc_threshold: float)
     """Final deviation (with fitted power laws) and mask AUC versus width, per optimizer."""
     plotting.setup()
     ok = runs[runs["status"] == "ok"]
+    order = sorted(ok["optimizer"].unique())
+    palette = dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
     fig, (ax_dev, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.6))
-    sns.scatterplot(data=ok, x="width", y="dev_fc2", hue="optimizer", ax=ax_dev, alpha=0.7)
-    palette = dict(zip(sorted(ok["optimizer"].unique()), sns.color_palette(), strict=False))
+    sns.scatterplot(
+        data=ok,
+        x="width",
+        y="dev_fc2",
+        hue="optimizer",
+        hue_order=order,
+        palette=palette,
+        ax=ax_dev,
+        alpha=0.7,
+    )
     for opt, color in palette.items():
         sel = (
             fits[(fits["optimizer"] == opt) & (fits["layer"] == "fc2")] if not fits.empty else fits
@@ -73,6 +83,8 @@ def scaling_figure(runs: pd.DataFrame, fits: pd.DataFrame, auc_threshold: float)
         x="width",
         y="mask_auc",
         hue="optimizer",
+        hue_order=order,
+        palette=palette,
         marker="o",
         ax=ax_auc,
         errorbar=("ci", 95),
@@ -81,6 +93,10 @@ def scaling_figure(runs: pd.DataFrame, fits: pd.DataFrame, auc_threshold: float)
     ax_auc.axhline(0.5, ls=":", color="grey", lw=1)
     ax_auc.set(xscale="log", xlabel="width", ylabel="mask AUC after training", ylim=(0.45, 1.02))
     ax_auc.legend(fontsize=7)
+    widths = sorted(ok["width"].unique())
+    for ax in (ax_dev, ax_auc):
+        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.minorticks_off()
     fig.tight_layout()
     return fig
 

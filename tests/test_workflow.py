@@ -1,0 +1,156 @@
+"""The workflow end to end, with the real snakemake command, on the smoke config."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from papergrid.claims import CLAIMS_SCHEMA
+from papergrid.contract import read_checked
+from papergrid.weights.schema import CONTRACT
+
+from .conftest import ROOT, copy_workflow
+
+pytestmark = pytest.mark.workflow
+
+
+def test_smoke_run_produces_every_output(smoke_run):
+    res = smoke_run.path / "results"
+    runs = read_checked(res / "weights/runs.parquet", CONTRACT.summary_schema()).to_pandas()
+    assert len(runs) == 2 * 2 * 2  # width x optimizer x seed
+    assert set(runs["status"]) == {"ok"}
+    assert runs["run_id"].is_unique and (runs["code_hash"].str.len() > 0).all()
+    curves = read_checked(res / "weights/curves.parquet", CONTRACT.curve_schema()).to_pandas()
+    assert len(curves) == 8 * 4  # init + 3 epochs per run
+    claims = read_checked(res / "weights/claims.parquet", CLAIMS_SCHEMA).to_pandas()
+    assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive"}
+    assert len(claims) == 4  # two claims per optimizer
+    for fig in ("stamps", "scaling", "curves"):
+        assert (res / f"weights/figures/{fig}.png").stat().st_size > 10_000
+    report = (res / "REPORT.md").read_text()
+    assert "weights/figures/scaling.png" in report and "| claim |" in report
+    assert (res / "benchmarks/weights/fit.tsv").exists()
+
+
+def test_second_invocation_has_nothing_to_do(smoke_run):
+    assert smoke_run.planned() == {}
+
+
+def test_touching_files_rebuilds_nothing(fresh_copy):
+    later = (2**31 - 10, 2**31 - 10)
+    for path in fresh_copy.path.rglob("*"):
+        if path.is_file() and "results" not in path.parts and ".snakemake" not in path.parts:
+            os.utime(path, later)
+    assert fresh_copy.planned() == {}
+
+
+def edit(path: Path, text: str = "\n# an edit that changes the content\n") -> None:
+    path.write_text(path.read_text() + text)
+
+
+def test_editing_plot_code_rerenders_figures_only(fresh_copy):
+    edit(fresh_copy.path / "workflow/papergrid/weights/plots.py")
+    assert set(fresh_copy.planned()) == {"weights_figures", "report", "all"}
+
+
+def test_editing_a_script_reruns_its_rule(fresh_copy):
+    edit(fresh_copy.path / "workflow/scripts/weights_claims.py")
+    assert set(fresh_copy.planned()) == {"weights_claims", "report", "all"}
+
+
+def test_editing_training_code_retrains_that_experiment(fresh_copy):
+    edit(fresh_copy.path / "workflow/papergrid/weights/train.py")
+    jobs = fresh_copy.planned()
+    assert len(jobs["weights_train"]) == 4  # every (width, optimizer) cell
+    assert "weights_data" not in jobs
+
+
+def set_smoke(wf, mutate) -> None:
+    path = wf.path / "smoke.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    mutate(cfg)
+    path.write_text(yaml.safe_dump(cfg))
+
+
+def test_changing_one_grid_point_trains_only_that_point(fresh_copy):
+    set_smoke(fresh_copy, lambda c: c["weights"]["grid"].update(width=[8, 24]))
+    jobs = fresh_copy.planned()
+    trained = sorted((j["width"], j["optimizer"]) for j in jobs["weights_train"])
+    assert trained == [("24", "adam"), ("24", "sgd")]
+    assert "weights_data" not in jobs
+
+
+def test_changing_one_optimizer_reruns_only_its_cells(fresh_copy):
+    set_smoke(
+        fresh_copy,
+        lambda c: (
+            c["weights"]
+            .setdefault("optimizers", {})
+            .update(sgd={"lr": 0.05, "momentum": 0.0, "weight_decay": 0.0})
+        ),
+    )
+    jobs = fresh_copy.planned()
+    assert sorted(j["optimizer"] for j in jobs["weights_train"]) == ["sgd", "sgd"]
+
+
+def test_changing_analysis_settings_refits_without_training(fresh_copy):
+    set_smoke(fresh_copy, lambda c: c["weights"]["analysis"].update(auc_threshold=0.8))
+    assert set(fresh_copy.planned()) == {"weights_claims", "weights_figures", "report", "all"}
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    wf = copy_workflow(tmp_path)
+    set_smoke(wf, lambda c: c["weights"]["grid"].update(optimizer=["sgd", "rmsprop"]))
+    proc = wf.snakemake("--cores", "1", check=False)
+    assert proc.returncode != 0
+    assert "weights.grid.optimizer[1]: 'rmsprop' is not allowed" in proc.stderr + proc.stdout
+    assert "allowed values: ['sgd', 'adam', 'adamw']" in proc.stderr + proc.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_diverging_runs_are_recorded_and_the_dag_finishes(tmp_path):
+    wf = copy_workflow(tmp_path)
+
+    def diverge(cfg):
+        cfg["weights"]["grid"].update(optimizer=["sgd"], width=[8, 16, 32])
+        cfg["weights"]["optimizers"] = {
+            "sgd": {"lr": 1.0e6, "momentum": 0.0, "weight_decay": 0.0},
+            "adam": {"lr": 0.001, "momentum": 0.0, "weight_decay": 0.0},
+            "adamw": {"lr": 0.001, "momentum": 0.0, "weight_decay": 0.1},
+        }
+        cfg["weights"]["train"]["epochs"] = 10
+
+    set_smoke(wf, diverge)
+    wf.snakemake("--cores", "2", "weights")
+    runs = pd.read_parquet(tmp_path / "results/weights/runs.parquet")
+    assert len(runs) == 6 and "diverged" in set(runs["status"])
+    diverged = runs[runs["status"] == "diverged"]
+    assert (diverged["epochs_run"] < 10).all() and diverged["train_loss"].isna().all()
+    fits = pd.read_parquet(tmp_path / "results/weights/fits.parquet")
+    assert (fits["n_points"] <= (runs["status"] == "ok").sum()).all()
+    claims = pd.read_parquet(tmp_path / "results/weights/claims.parquet")
+    assert len(claims) == 2 and set(claims["verdict"]) == {"inconclusive"}
+
+
+def test_html_report_embeds_the_figures(fresh_copy):
+    fresh_copy.snakemake("--report", "results/report.html")
+    html = (fresh_copy.path / "results/report.html").read_text(errors="replace")
+    assert "scaling.png" in html and "visibility threshold" in html
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "Lints for" not in lint.stdout + lint.stderr
+    snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
+    fmt = subprocess.run([snakefmt, "--check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
