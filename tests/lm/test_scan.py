@@ -1,0 +1,72 @@
+import pytest
+
+from papergrid.lm.data import scan
+
+
+def test_full_grammar_has_20910_unique_commands():
+    data = scan.all_examples()
+    assert len(data) == 20910 == len({e.command for e in data})
+    assert max(e.n_actions for e in data) == 48
+    words = {w for e in data for w in e.command.split()}
+    actions = {a for e in data for a in e.actions.split()}
+    assert len(words) == 13 and len(actions) == 6
+
+
+@pytest.mark.parametrize(
+    ("command", "actions"),
+    [
+        ("jump", "I_JUMP"),
+        ("turn left twice", "I_TURN_LEFT I_TURN_LEFT"),
+        ("walk opposite right", "I_TURN_RIGHT I_TURN_RIGHT I_WALK"),
+        ("look around left", "I_TURN_LEFT I_LOOK " * 3 + "I_TURN_LEFT I_LOOK"),
+        ("run after jump twice", "I_JUMP I_JUMP I_RUN"),
+        ("turn around right and walk thrice", "I_TURN_RIGHT " * 4 + "I_WALK I_WALK I_WALK"),
+    ],
+)
+def test_translations(command, actions):
+    table = {e.command: e.actions for e in scan.all_examples()}
+    assert table[command] == actions.strip()
+
+
+@pytest.mark.parametrize(
+    ("name", "n_train", "n_test"),
+    [
+        ("simple", 16728, 4182),
+        ("length", 16990, 3920),
+        ("add_jump", 14670, 7706),
+        ("around_right", 15225, 4476),
+    ],
+)
+def test_split_sizes_match_the_published_files(name, n_train, n_test):
+    train, test = scan.split(name)
+    assert (len(train), len(test)) == (n_train, n_test)
+
+
+def test_split_rules():
+    train, test = scan.split("length")
+    assert max(e.n_actions for e in train) == 22 and min(e.n_actions for e in test) == 24
+    train, test = scan.split("add_jump")
+    assert sum(e.command == "jump" for e in train) == 1467
+    assert all("jump" not in e.command.split() for e in train if e.command != "jump")
+    train, test = scan.split("around_right")
+    assert not any("around right" in e.command for e in train)
+    assert any("around left" in e.command for e in train)
+    assert all("around right" in e.command for e in test)
+
+
+def test_extra_jump_examples_move_from_test_to_train():
+    train, test = scan.split("add_jump", seed=3, extra_jump=8)
+    assert (len(train), len(test)) == (14678, 7698)
+    moved = [e for e in train if "jump" in e.command.split() and e.command != "jump"]
+    assert len(moved) == 8 and not {e.command for e in moved} & {e.command for e in test}
+    with pytest.raises(ValueError, match="extra_jump"):
+        scan.split("add_jump", extra_jump=10**6)
+
+
+def test_simple_split_depends_on_seed_only():
+    a, _ = scan.split("simple", seed=1)
+    b, _ = scan.split("simple", seed=1)
+    c, _ = scan.split("simple", seed=2)
+    assert a == b and a != c
+    with pytest.raises(ValueError, match="unknown SCAN split"):
+        scan.split("mcd1")

@@ -1,0 +1,133 @@
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from papergrid.lm.batches import PairBatches, StreamBatches, pad_pairs
+from papergrid.lm.data.markov import MarkovSource
+from papergrid.lm.model import GPT, GPTConfig
+from papergrid.lm.trainer import TrainConfig, lr_at, train
+
+CFG = GPTConfig(vocab_size=16, block_size=32, n_layer=1, d_model=16, n_head=2, d_ff=32)
+
+
+def setup(seed=0, **over):
+    torch.manual_seed(seed)
+    data = MarkovSource(vocab=16, order=1, branching=2).sample(64, 33, seed=1)
+    val = torch.from_numpy(data[:8])
+
+    def evaluate(model):
+        return {"val_loss": model(val[:, :-1], val[:, 1:])[1].item()}
+
+    cfg = TrainConfig(
+        **{"steps": 30, "batch_size": 8, "lr": 3e-3, "warmup_steps": 5, "eval_every": 10, **over}
+    )
+    return GPT(CFG), cfg, StreamBatches(data, 8, seed), evaluate
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    cfg = TrainConfig(steps=100, batch_size=1, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_at(cfg, 0) == pytest.approx(0.1)
+    assert lr_at(cfg, 9) == pytest.approx(1.0)
+    assert lr_at(cfg, 55) == pytest.approx(0.55)
+    assert lr_at(cfg, 100) == pytest.approx(0.1)
+    assert all(lr_at(cfg, s) >= lr_at(cfg, s + 1) for s in range(10, 100))
+
+
+def test_trains_logs_tokens_and_flops_and_is_deterministic():
+    runs = [train(*setup(), device=torch.device("cpu")) for _ in range(2)]
+    a, b = runs
+    assert a.status == "ok" and a.curve == b.curve
+    assert [r["step"] for r in a.curve] == [0, 10, 20, 30]
+    assert a.curve[-1]["val_loss"] < a.curve[0]["val_loss"]
+    assert a.tokens == 30 * 8 * 32 == a.curve[-1]["tokens"]
+    assert a.flops == pytest.approx(a.tokens * GPT(CFG).flops_per_token(32))
+    other = train(*setup(seed=1), device=torch.device("cpu"))
+    assert other.curve[-1]["val_loss"] != a.curve[-1]["val_loss"]
+
+
+def test_non_finite_loss_stops_with_status_diverged():
+    result = train(*setup(lr=1e30, warmup_steps=0, grad_clip=0.0), device=torch.device("cpu"))
+    assert result.status == "diverged"
+    assert result.steps_run < 30 and math.isnan(result.curve[-1]["train_loss"])
+
+
+def test_pair_batches_count_response_tokens_only():
+    batch = pad_pairs([([1, 2, 3], [4, 5]), ([1], [6, 7, 8])], pad_id=0)
+    # sequence 1: 1 2 3 4 5 -> targets 2 3 4 5, response targets 4 5
+    assert batch.x.tolist()[0] == [1, 2, 3, 4] and batch.y.tolist()[0] == [2, 3, 4, 5]
+    assert batch.mask.tolist()[0] == [0, 0, 1, 1]
+    assert batch.mask.tolist()[1] == [1, 1, 1, 0]
+    pb = PairBatches([([1], [2, 3])] * 5, batch_size=2, seed=0, pad_id=0)
+    assert torch.equal(pb.get(4).x, pb.get(4).x)
+
+
+RUNNER = textwrap.dedent(
+    """
+    import json, sys, time, torch
+    from tests.lm.test_trainer import setup
+    from papergrid.lm.trainer import train
+    torch.set_num_threads(1)
+    ckpt, out, slow = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    model, cfg, batches, evaluate = setup(steps=60, checkpoint_every=20, eval_every=10)
+
+    class Slow:
+        def get(self, step):
+            time.sleep(slow)
+            return batches.get(step)
+
+    res = train(model, cfg, Slow(), evaluate, torch.device("cpu"), checkpoint=ckpt or None)
+    json.dump({"curve": res.curve, "resumed_from": res.resumed_from}, open(out, "w"))
+    """
+)
+
+
+def run_runner(tmp_path, ckpt, out, slow):
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), *sys.path])}
+    return subprocess.Popen(
+        [sys.executable, str(script), str(ckpt), str(out), str(slow)], env=env, cwd=os.getcwd()
+    )
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+    import json
+
+    ckpt = tmp_path / "ckpt.pt"
+    killed = run_runner(tmp_path, ckpt, tmp_path / "killed.json", slow=0.1)
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and killed.poll() is None:
+        time.sleep(0.05)
+    assert ckpt.exists() and killed.poll() is None, "no checkpoint before the run ended"
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "killed.json").exists()
+    resumed = run_runner(tmp_path, ckpt, tmp_path / "resumed.json", slow=0.0)
+    straight = run_runner(tmp_path, "", tmp_path / "straight.json", slow=0.0)
+    assert resumed.wait() == 0 and straight.wait() == 0
+    a = json.loads((tmp_path / "resumed.json").read_text())
+    b = json.loads((tmp_path / "straight.json").read_text())
+    assert a["resumed_from"] in (20, 40) and b["resumed_from"] == 0
+    assert a["curve"] == b["curve"]
+
+
+def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    train(*setup(steps=20, checkpoint_every=10), device=torch.device("cpu"), checkpoint=ckpt)
+    res = train(
+        *setup(steps=20, lr=1e-3, checkpoint_every=10), device=torch.device("cpu"), checkpoint=ckpt
+    )
+    assert res.resumed_from == 0
+
+
+def test_bf16_autocast_runs():
+    res = train(*setup(steps=10, dtype="bf16"), device=torch.device("cpu"))
+    assert res.status == "ok" and np.isfinite(res.curve[-1]["val_loss"])

@@ -1,0 +1,1 @@
+"""Offline, seeded data sources for the language-model core."""

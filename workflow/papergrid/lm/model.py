@@ -1,0 +1,225 @@
+"""A decoder-only transformer in the nanoGPT style, with the hooks later experiments need.
+
+- Every linear layer is built by ``linear_factory(d_in, d_out, role)``, so the precision
+  experiment can pass fake-quantised linears and TokenFormer parameter-attention layers
+  without touching this file. ``role`` is one of ``LINEAR_ROLES``.
+- ``kv_transform`` is applied to attention keys and values (KV-cache quantisation).
+- ``forward(..., return_hidden=True)`` exposes the last hidden state (temperature heads).
+- ``token_logprobs`` gives per-token log-probabilities of given tokens (DPO, RLVR).
+- ``generate`` samples with temperature, top-k and an end token (temperature 0 is greedy).
+
+N means one thing everywhere: :meth:`GPT.num_params` with ``non_embedding=True``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LINEAR_ROLES = ("attn_qkv", "attn_out", "mlp_in", "mlp_out")
+LinearFactory = Callable[[int, int, str], nn.Module]
+
+
+def default_linear(d_in: int, d_out: int, role: str) -> nn.Module:
+    return nn.Linear(d_in, d_out, bias=False)
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    vocab_size: int
+    block_size: int  # longest sequence (positions)
+    n_layer: int
+    d_model: int
+    n_head: int
+    d_ff: int  # set independently: the depth experiment shrinks it as layers are added
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "d_model", "n_head", "d_ff"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"GPTConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_head {self.n_head}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig, linear: LinearFactory, kv_transform=None):
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.qkv = linear(cfg.d_model, 3 * cfg.d_model, "attn_qkv")
+        self.out = linear(cfg.d_model, cfg.d_model, "attn_out")
+        self.kv_transform = kv_transform
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        if self.kv_transform is not None:
+            k, v = self.kv_transform(k), self.kv_transform(v)
+        hs = C // self.n_head
+        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, hs).transpose(1, 2)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.out(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig, linear: LinearFactory):
+        super().__init__()
+        self.fc = linear(cfg.d_model, cfg.d_ff, "mlp_in")
+        self.proj = linear(cfg.d_ff, cfg.d_model, "mlp_out")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(F.gelu(self.fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig, linear: LinearFactory, kv_transform=None):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.d_model)
+        self.attn = CausalSelfAttention(cfg, linear, kv_transform)
+        self.ln_2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = MLP(cfg, linear)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pre-norm residual block
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    def __init__(
+        self,
+        cfg: GPTConfig,
+        linear_factory: LinearFactory = default_linear,
+        kv_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
+        super().__init__()
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.d_model)
+        self.blocks = nn.ModuleList(
+            Block(cfg, linear_factory, kv_transform) for _ in range(cfg.n_layer)
+        )
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.apply(self._init_weights)
+        # GPT-2: residual projections scaled by 1/sqrt(2 * n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.out.weight", "mlp.proj.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count. With ``non_embedding`` the token and position embeddings are
+        excluded; the output head is tied to the token embedding, so it is excluded too.
+        This is the N of every scaling law in papergrid (Kaplan et al. 2020's convention).
+        """
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.wte.weight.numel() + self.wpe.weight.numel()
+        return n
+
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        """Training FLOPs per token (forward and backward), counting every matmul that runs.
+
+        6 * (N + d_model * vocab) for the weight matmuls, the tied output head included,
+        plus 12 * n_layer * d_model * seq_len for attention scores and values (PaLM,
+        Chowdhery et al. 2022, App. B). Layer norms and softmax are not counted.
+        """
+        t = self.cfg.block_size if seq_len is None else seq_len
+        dense = 6 * (self.num_params() + self.cfg.d_model * self.cfg.vocab_size)
+        return float(dense + 12 * self.cfg.n_layer * self.cfg.d_model * t)
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        loss_mask: torch.Tensor | None = None,
+        reduction: str = "mean",
+        return_hidden: bool = False,
+    ):
+        """Logits (B, T, vocab); with ``targets`` also the cross-entropy.
+
+        ``loss_mask`` (B, T) selects the target positions that count; ``reduction`` is
+        ``mean`` over counted tokens or ``sum`` (Tülu 3's summed-token SFT loss).
+        With ``return_hidden`` the final hidden state (B, T, d_model) is returned too.
+        """
+        B, T = idx.shape
+        if T > self.cfg.block_size:
+            raise ValueError(f"sequence of {T} tokens exceeds block_size {self.cfg.block_size}")
+        pos = torch.arange(T, device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)  # (B, T, d)
+        for block in self.blocks:
+            x = block(x)
+        h = self.ln_f(x)
+        logits = F.linear(h, self.wte.weight)  # tied head, (B, T, vocab)
+        loss = None
+        if targets is not None:
+            nll = F.cross_entropy(
+                logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="none"
+            ).view(B, T)
+            mask = torch.ones_like(nll) if loss_mask is None else loss_mask.to(nll.dtype)
+            total = (nll * mask).sum()
+            loss = total if reduction == "sum" else total / mask.sum().clamp_min(1)
+        if return_hidden:
+            return logits, loss, h
+        return logits, loss
+
+    def token_logprobs(self, idx: torch.Tensor) -> torch.Tensor:
+        """log p(idx[:, t] | idx[:, :t]) for t >= 1: shape (B, T - 1).
+
+        Sum them under a response mask for a sequence log-probability (DPO, RLVR).
+        """
+        logits, _ = self(idx[:, :-1])
+        logp = F.log_softmax(logits.float(), dim=-1)
+        return logp.gather(-1, idx[:, 1:].unsqueeze(-1)).squeeze(-1)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        eos_id: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Extend (B, T) prompts of equal length; temperature 0 decodes greedily.
+
+        Sequences that produced ``eos_id`` keep emitting it, so rows stay aligned.
+        """
+        done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
+        for _ in range(max_new_tokens):
+            logits, _ = self(idx[:, -self.cfg.block_size :])
+            logits = logits[:, -1, :]  # (B, vocab)
+            if temperature == 0:
+                nxt = logits.argmax(dim=-1)
+            else:
+                logits = logits / temperature
+                if top_k is not None:
+                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                probs = F.softmax(logits.float(), dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            if eos_id is not None:
+                nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
+                done |= nxt == eos_id
+            idx = torch.cat([idx, nxt[:, None]], dim=1)
+            if eos_id is not None and bool(done.all()):
+                break
+        return idx
