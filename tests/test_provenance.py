@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from papergrid.provenance import config_hash, module_closure, source_hash
+from papergrid.provenance import canonical, config_hash, module_closure, source_hash
 
 
 @pytest.fixture
@@ -54,3 +54,10 @@ def test_unknown_module_is_an_error():
 def test_config_hash_ignores_key_order():
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_canonical_sorts_keys_recursively():
+    a = canonical({"b": 1, "a": {"y": [{"q": 1, "p": 2}], "x": 0}})
+    assert list(a) == ["a", "b"] and list(a["a"]) == ["x", "y"]
+    assert list(a["a"]["y"][0]) == ["p", "q"]
+    assert repr(canonical({"b": 1, "a": 2})) == repr(canonical({"a": 2, "b": 1}))

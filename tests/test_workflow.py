@@ -39,6 +39,22 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert (res / "benchmarks/weights/fit.tsv").exists()
 
 
+def test_lm_demo_trains_one_model_per_source(smoke_run):
+    from papergrid.lm.demo import CONTRACT as LM_CONTRACT
+    from papergrid.lm.tokenizer import Tokenizer
+
+    res = smoke_run.path / "results/lm_demo"
+    runs = read_checked(res / "runs.parquet", LM_CONTRACT.summary_schema()).to_pandas()
+    assert sorted(runs["source"]) == ["markov", "scan", "tasks"]
+    assert set(runs["status"]) == {"ok"}
+    assert (runs["tokens"] > 0).all() and (runs["flops"] > runs["tokens"]).all()
+    markov = runs.set_index("source").loc["markov"]
+    assert 0 < markov["entropy_floor"] < markov["val_loss"]
+    assert not (res / "checkpoints/markov.pt").exists()  # removed once the run finished
+    assert len(Tokenizer.load(res / "runs/scan/vocab.json")) == 13 + 6 + 3
+    assert "| markov |" in (smoke_run.path / "results/REPORT.md").read_text()
+
+
 def test_second_invocation_has_nothing_to_do(smoke_run):
     assert smoke_run.planned() == {}
 
@@ -69,7 +85,14 @@ def test_editing_training_code_retrains_that_experiment(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/weights/train.py")
     jobs = fresh_copy.planned()
     assert len(jobs["weights_train"]) == 4  # every (width, optimizer) cell
-    assert "weights_data" not in jobs
+    assert "weights_data" not in jobs and "lm_demo_train" not in jobs
+
+
+def test_editing_lm_code_retrains_only_lm_runs(fresh_copy):
+    edit(fresh_copy.path / "workflow/papergrid/lm/trainer.py")
+    jobs = fresh_copy.planned()
+    assert len(jobs["lm_demo_train"]) == 3
+    assert not any(rule.startswith("weights") for rule in jobs)
 
 
 def set_smoke(wf, mutate) -> None:
@@ -98,6 +121,13 @@ def test_changing_one_optimizer_reruns_only_its_cells(fresh_copy):
     )
     jobs = fresh_copy.planned()
     assert sorted(j["optimizer"] for j in jobs["weights_train"]) == ["sgd", "sgd"]
+
+
+def test_reordering_config_keys_reruns_nothing(fresh_copy):
+    path = fresh_copy.path / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump(cfg, sort_keys=True))  # every block's keys reordered
+    assert fresh_copy.planned() == {}
 
 
 def test_changing_analysis_settings_refits_without_training(fresh_copy):

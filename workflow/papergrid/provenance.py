@@ -91,6 +91,19 @@ def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def canonical(value: Any) -> Any:
+    """``value`` with every mapping's keys sorted, recursively.
+
+    Snakemake compares params by their serialised form, in which dict order counts:
+    without this, reordering keys in config.yaml would rerun every job.
+    """
+    if isinstance(value, Mapping):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    return value
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
     """Hash a resolved run config (JSON with sorted keys, so dict order is irrelevant)."""
     text = json.dumps(config, sort_keys=True, default=str)

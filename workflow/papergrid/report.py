@@ -1,4 +1,7 @@
-"""Assemble results/REPORT.md from the Markdown tables and figures each experiment wrote."""
+"""Assemble results/REPORT.md from the Markdown tables and figures each experiment wrote.
+
+A section is ``{"name", "title", "tables": [(heading, path), ...], "figures": [paths]}``.
+"""
 
 from __future__ import annotations
 
@@ -13,28 +16,18 @@ def render_report(sections: Sequence[Mapping], out_dir: str | os.PathLike) -> st
     parts = [
         "# papergrid report",
         "",
-        "Every verdict below is computed from the runs by the claims rules: *supported* when the "
-        "whole confidence interval lies on the claimed side of the threshold, *not supported* "
-        "when it lies wholly on the other side, *inconclusive* otherwise.",
+        "Every verdict below is computed from the runs by the claims rules: *supported* when "
+        "the whole confidence interval lies on the claimed side of the threshold, *not "
+        "supported* when it lies wholly on the other side, *inconclusive* otherwise.",
     ]
     for s in sections:
-        parts += [
-            "",
-            f"## {s['title']}",
-            "",
-            "### Claims",
-            "",
-            Path(s["claims"]).read_text(),
-            "### Fits",
-            "",
-            Path(s["fits"]).read_text(),
-            "### Figures",
-            "",
-        ]
+        parts += ["", f"## {s['title']}", ""]
+        for heading, path in s["tables"]:
+            parts += [f"### {heading}", "", Path(path).read_text()]
+        if s["figures"]:
+            parts += ["### Figures", ""]
         for fig in s["figures"]:
-            rel = os.path.relpath(fig, out_dir)
-            parts.append(f"![{Path(fig).stem}]({rel})")
-            parts.append("")
+            parts += [f"![{Path(fig).stem}]({os.path.relpath(fig, out_dir)})", ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from papergrid.config import load_schema, validate_config
-from papergrid.provenance import file_hash, source_hash
+from papergrid.provenance import canonical, file_hash, source_hash
 
 validate_config(
     config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")

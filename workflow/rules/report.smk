@@ -6,8 +6,7 @@ report: "../report/workflow.rst"
 
 rule report:
     input:
-        [s["claims"] for s in REPORT_SECTIONS],
-        [s["fits"] for s in REPORT_SECTIONS],
+        [path for s in REPORT_SECTIONS for _, path in s["tables"]],
         [f for s in REPORT_SECTIONS for f in s["figures"]],
     output:
         "results/REPORT.md",

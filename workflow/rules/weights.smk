@@ -31,7 +31,7 @@ rule weights_data:
         mem_mb=2000,
         runtime=10,
     params:
-        data=W["data"],
+        data=canonical(W["data"]),
         code=code("weights_data.py", "papergrid.weights.data"),
     script:
         "../scripts/weights_data.py"
@@ -65,7 +65,7 @@ rule weights_train:
         mem_mb=lambda wc, attempt: (1500 + int(wc.width) ** 2 * 64 // 2**20) * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
     params:
-        runs=lambda wc: weights_grid.cell_runs(W, wc.width, wc.optimizer),
+        runs=lambda wc: canonical(weights_grid.cell_runs(W, wc.width, wc.optimizer)),
         device=config["device"],
         code=code("weights_train.py", "papergrid.weights.jobs"),
     script:
@@ -194,8 +194,10 @@ REPORT_SECTIONS.append(
     {
         "name": "weights",
         "title": "Weights don't move (Jesus et al. 2021)",
-        "claims": str(rules.weights_claims.output.md),
-        "fits": str(rules.weights_fit.output.md),
+        "tables": [
+            ("Claims", str(rules.weights_claims.output.md)),
+            ("Fits", str(rules.weights_fit.output.md)),
+        ],
         "figures": [str(f) for f in rules.weights_figures.output],
     }
 )

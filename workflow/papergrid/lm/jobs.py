@@ -1,0 +1,102 @@
+"""One language-model training job: data source, model, trainer, Parquet rows, checkpoint.
+
+Every LM experiment's training rule calls :func:`train_lm_run` with its own contract
+and grid coordinates, so runs record themselves the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from papergrid import runtime
+from papergrid.contract import RunContract, write_run
+from papergrid.io import atomic_path
+from papergrid.lm.model import GPT, GPTConfig
+from papergrid.lm.sources import prepare
+from papergrid.lm.trainer import TrainConfig, train
+from papergrid.provenance import config_hash
+
+log = logging.getLogger(__name__)
+
+
+def train_lm_run(
+    *,
+    contract: RunContract,
+    run_id: str,
+    grid: Mapping[str, Any],
+    source: str,
+    source_cfg: Mapping[str, Any],
+    model_cfg: Mapping[str, int],
+    train_cfg: Mapping[str, Any],
+    device: str,
+    threads: int,
+    code_hash: str,
+    curve_path: str | os.PathLike,
+    summary_path: str | os.PathLike,
+    model_path: str | os.PathLike,
+    vocab_path: str | os.PathLike,
+    checkpoint_path: str | os.PathLike | None,
+) -> str:
+    """Train one run and write its curve, summary, final weights and vocabulary."""
+    tcfg = TrainConfig(**train_cfg)
+    runtime.configure(threads, tcfg.seed)
+    dev = runtime.resolve_device(device)
+    data = prepare(source, source_cfg, tcfg.batch_size, tcfg.seed)
+    mcfg = GPTConfig(vocab_size=len(data.tokenizer), block_size=data.block_size, **model_cfg)
+    torch.manual_seed(tcfg.seed)
+    model = GPT(mcfg)
+    resolved = {
+        "source": source,
+        "source_cfg": dict(source_cfg),
+        "model": mcfg.to_dict(),
+        "train": dict(train_cfg),
+    }
+    result = train(
+        model, tcfg, data.batches, data.evaluate, dev, checkpoint=checkpoint_path, run_key=resolved
+    )
+    meta = {
+        "run_id": run_id,
+        "experiment": contract.experiment,
+        "seed": tcfg.seed,
+        "n_params": model.num_params(),
+        "status": result.status,
+        "wall_seconds": result.wall_seconds,
+        "device": runtime.device_label(dev),
+        "torch_version": runtime.torch_version(),
+        "config_hash": config_hash(resolved),
+        "code_hash": code_hash,
+        **grid,
+    }
+    last = result.curve[-1]
+    summary = {
+        "steps_run": result.steps_run,
+        **{k: last[k] for k in ("tokens", "flops", "train_loss")},
+        **{
+            f.name: last.get(f.name, data.meta.get(f.name, float("nan")))
+            for f in contract.summary
+            if f.name not in ("steps_run", "tokens", "flops", "train_loss")
+        },
+    }
+    curve = [
+        {f.name: row.get(f.name, float("nan")) for f in contract.curve} for row in result.curve
+    ]
+    write_run(contract, meta, curve, summary, curve_path, summary_path)
+    with atomic_path(model_path) as tmp:
+        torch.save({"model": model.state_dict(), "config": mcfg.to_dict(), "run": resolved}, tmp)
+    data.tokenizer.save(vocab_path)
+    if checkpoint_path is not None and os.path.exists(checkpoint_path):
+        os.remove(checkpoint_path)  # the final weights are an output now
+    log.info(
+        "%s: status %s, %d steps in %.1fs, final %s",
+        run_id,
+        result.status,
+        result.steps_run,
+        result.wall_seconds,
+        result.final,
+    )
+    return result.status
