@@ -1,4 +1,4 @@
-"""Send a job's logging and uncaught errors to its Snakemake log file."""
+"""Send a job's logging, progress bars and uncaught errors to its Snakemake log file."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ import sys
 
 
 def setup_logging(path: str | None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    """Log to ``path`` and point ``sys.stderr`` there too.
+
+    Progress bars (tqdm writes to stderr) and tracebacks then land in the job's log
+    rather than interleaving on the terminal of a multi-job run.
+    """
+    stream = sys.stderr
     if path:
-        handlers = [logging.FileHandler(path, mode="w")]
+        stream = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the job
+        sys.stderr = stream
     logging.basicConfig(
         level=logging.INFO,
-        handlers=handlers,
+        handlers=[logging.StreamHandler(stream)],
         force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-
-    def hook(exc_type, exc, tb):
-        logging.getLogger("papergrid").error("uncaught exception", exc_info=(exc_type, exc, tb))
-        sys.__excepthook__(exc_type, exc, tb)
-
-    sys.excepthook = hook

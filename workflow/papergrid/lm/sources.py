@@ -35,9 +35,11 @@ class Prepared:
 def batched_loss(model: GPT, pairs: Sequence, pad_id: int, batch: int = 128) -> float:
     """Mean loss over the response tokens of every pair (token-weighted)."""
     total, count = 0.0, 0.0
+    device = next(model.parameters()).device
     for i in range(0, len(pairs), batch):
         b = pad_pairs(pairs[i : i + batch], pad_id)
-        _, loss = model(b.x, b.y, loss_mask=b.mask, reduction="sum")
+        _, loss = model(b.x.to(device), b.y.to(device), loss_mask=b.mask.to(device),
+                        reduction="sum")
         total += loss.item()
         count += b.mask.sum().item()
     return total / count
@@ -76,7 +78,9 @@ def markov(cfg: Mapping[str, Any], batch_size: int, seed: int) -> Prepared:
     mask = (torch.arange(cfg["seq_len"]) >= src.order - 1).float().expand(len(val), -1)
 
     def evaluate(model: GPT) -> dict[str, float]:
-        _, loss = model(val[:, :-1], val[:, 1:], loss_mask=mask)
+        device = next(model.parameters()).device
+        v = val.to(device)
+        _, loss = model(v[:, :-1], v[:, 1:], loss_mask=mask.to(device))
         return {"val_loss": loss.item()}
 
     tok = Tokenizer("symbol", tuple(f"s{i}" for i in range(src.vocab)))
