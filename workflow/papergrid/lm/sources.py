@@ -38,8 +38,9 @@ def batched_loss(model: GPT, pairs: Sequence, pad_id: int, batch: int = 128) -> 
     device = next(model.parameters()).device
     for i in range(0, len(pairs), batch):
         b = pad_pairs(pairs[i : i + batch], pad_id)
-        _, loss = model(b.x.to(device), b.y.to(device), loss_mask=b.mask.to(device),
-                        reduction="sum")
+        _, loss = model(
+            b.x.to(device), b.y.to(device), loss_mask=b.mask.to(device), reduction="sum"
+        )
         total += loss.item()
         count += b.mask.sum().item()
     return total / count
