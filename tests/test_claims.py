@@ -31,6 +31,17 @@ def test_verdict_from_interval(lo, hi, side, expected):
     assert verdict(lo, hi, threshold, side) == expected
 
 
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [(6.5, 8.5, SUPPORTED), (9.5, 11, NOT_SUPPORTED), (2, 4, NOT_SUPPORTED), (5, 8, INCONCLUSIVE)],
+)
+def test_within_band_verdict(lo, hi, expected):
+    assert verdict(lo, hi, 6.0, "within", 9.0) == expected
+    assert "within [6, 9]" in claims_markdown(
+        [make_claim("e", "c", "s", "t", 7, (lo, hi), 6.0, "within", 3, threshold_high=9.0)]
+    )
+
+
 def test_verdict_rejects_unknown_side():
     with pytest.raises(ValueError, match="side"):
         verdict(0, 1, 0.5, "sideways")

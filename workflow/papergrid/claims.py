@@ -20,11 +20,21 @@ SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
 INCONCLUSIVE = "inconclusive"
 
-Side = Literal["above", "below"]
+Side = Literal["above", "below", "within"]
 
 
-def verdict(ci_low: float, ci_high: float, threshold: float, side: Side) -> str:
+def verdict(
+    ci_low: float, ci_high: float, threshold: float, side: Side, threshold_high: float = math.nan
+) -> str:
+    """``within`` claims the statistic lies in [threshold, threshold_high]: supported if the
+    interval lies inside the band, not supported if it lies wholly outside it."""
     if math.isnan(ci_low) or math.isnan(ci_high):
+        return INCONCLUSIVE
+    if side == "within":
+        if threshold <= ci_low and ci_high <= threshold_high:
+            return SUPPORTED
+        if ci_high < threshold or ci_low > threshold_high:
+            return NOT_SUPPORTED
         return INCONCLUSIVE
     if side == "below":
         if ci_high < threshold:
@@ -55,6 +65,7 @@ class Claim:
     n: int  # runs (or points) behind the estimate
     verdict: str
     detail: str = ""
+    threshold_high: float = math.nan  # upper end of the band for side == "within"
 
 
 def make_claim(
@@ -68,6 +79,7 @@ def make_claim(
     side: Side,
     n: int,
     detail: str = "",
+    threshold_high: float = math.nan,
 ) -> Claim:
     return Claim(
         experiment=experiment,
@@ -80,8 +92,9 @@ def make_claim(
         threshold=float(threshold),
         side=side,
         n=int(n),
-        verdict=verdict(ci[0], ci[1], threshold, side),
+        verdict=verdict(ci[0], ci[1], threshold, side, threshold_high),
         detail=detail,
+        threshold_high=float(threshold_high),
     )
 
 
@@ -99,6 +112,7 @@ CLAIMS_SCHEMA = pa.schema(
         ("n", pa.int64()),
         ("verdict", pa.string()),
         ("detail", pa.string()),
+        ("threshold_high", pa.float64()),
     ]
 )
 
@@ -111,6 +125,12 @@ def _fmt(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.3g}"
 
 
+def _band(c: Claim) -> str:
+    if c.side == "within":
+        return f"within [{_fmt(c.threshold)}, {_fmt(c.threshold_high)}]"
+    return f"{c.side} {_fmt(c.threshold)}"
+
+
 def claims_markdown(claims: Sequence[Claim]) -> str:
     lines = [
         "| claim | statistic | estimate | 95% CI | threshold | n | verdict |",
@@ -119,7 +139,7 @@ def claims_markdown(claims: Sequence[Claim]) -> str:
     for c in claims:
         lines.append(
             f"| {c.statement} | {c.statistic} | {_fmt(c.estimate)} | "
-            f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}] | {c.side} {_fmt(c.threshold)} | {c.n} | "
+            f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}] | {_band(c)} | {c.n} | "
             f"**{c.verdict}** |"
         )
     details = [f"- `{c.claim_id}`: {c.detail}" for c in claims if c.detail]

@@ -151,6 +151,107 @@ CHINCHILLA = Form(
 )
 
 
+def _neff_fraction(p_bits: Array, gamma: float) -> Array:
+    """1 - exp(-P / gamma); P = inf (unquantised) gives 1."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(np.isinf(p_bits), 1.0, 1.0 - np.exp(-p_bits / gamma))
+
+
+def _dneff_dgamma(p_bits: Array, gamma: float) -> Array:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(np.isinf(p_bits), 0.0, -np.exp(-p_bits / gamma) * p_bits / gamma**2)
+
+
+def _precision(x, p):
+    n_eff = x["N"] * _neff_fraction(x["P"], p["gamma"]) ** x["k"]
+    return p["A"] * n_eff ** (-p["alpha"]) + p["B"] * x["D"] ** (-p["alpha"]) + p["E"]
+
+
+def _precision_grad(x, p):
+    frac = _neff_fraction(x["P"], p["gamma"])
+    n_eff = x["N"] * frac ** x["k"]
+    n_term = n_eff ** (-p["alpha"])
+    d_term = x["D"] ** (-p["alpha"])
+    dlog_neff_dgamma = x["k"] / frac * _dneff_dgamma(x["P"], p["gamma"])
+    return {
+        "A": n_term,
+        "alpha": -p["A"] * n_term * np.log(n_eff) - p["B"] * d_term * np.log(x["D"]),
+        "B": d_term,
+        "E": np.ones_like(n_term),
+        "gamma": -p["alpha"] * p["A"] * n_term * dlog_neff_dgamma,
+    }
+
+
+PRECISION_TRAINING = Form(
+    name="precision_training",
+    formula="L = A * N_eff^-alpha + B * D^-alpha + E,  N_eff = N * (1 - exp(-P / gamma))^k",
+    variables=("N", "D", "P", "k"),
+    params=(
+        Param("A", 1e-3, 1e9, starts=(1e1, 1e3, 1e5), log=True),
+        Param("alpha", 0.01, 2.0, starts=(0.2, 0.5)),
+        Param("B", 1e-3, 1e9, starts=(1e1, 1e3, 1e5), log=True),
+        Param("E", 1e-3, 1e2, starts=(0.5, 1.5), log=True),
+        Param("gamma", 0.05, 20.0, starts=(1.0, 3.0)),
+    ),
+    predict=_precision,
+    gradient=_precision_grad,
+)
+"""Kumar et al. (2024) Eq. 4 with alpha = beta tied (their choice) and ``k`` tensor types
+(weights, activations, KV cache) quantised at the same P bits with one shared gamma (their
+"N(1 - exp(-P / gamma_bar))^3"); P = inf marks an unquantised run (N_eff = N). k is data,
+not a parameter: 1 for weight-only QAT, 3 for fully low-precision training."""
+
+
+def compute_optimal_bits(gamma: float, k: float) -> float:
+    """P* minimising the fitted law at fixed compute C proportional to N * D * P.
+
+    With alpha = beta tied, optimising N at fixed C and P leaves L - E proportional to
+    (f(P)^k / P)^(-alpha/2) with f(P) = 1 - exp(-P / gamma), so P* maximises f(P)^k / P,
+    whatever C, alpha, A and B are (Kumar et al.'s finding that P* does not depend on
+    compute). P* = gamma * x*(k) with x* the maximiser of (1 - exp(-x))^k / x. For k = 1
+    there is no interior optimum (fewer bits are always better): returns 0.
+    """
+    if k <= 1:
+        return 0.0
+    xs = np.linspace(1e-3, 50, 200_001)
+    return float(gamma * xs[np.argmax((1 - np.exp(-xs)) ** k / xs)])
+
+
+def _ptq(x, p):
+    return (
+        p["C_T"]
+        * x["D"] ** p["gamma_D"]
+        * x["N"] ** (-p["gamma_N"])
+        * np.exp(-x["P_post"] / p["gamma_post"])
+    )
+
+
+def _ptq_grad(x, p):
+    y = _ptq(x, p)
+    return {
+        "C_T": y / p["C_T"],
+        "gamma_D": y * np.log(x["D"]),
+        "gamma_N": -y * np.log(x["N"]),
+        "gamma_post": y * x["P_post"] / p["gamma_post"] ** 2,
+    }
+
+
+PTQ_DEGRADATION = Form(
+    name="ptq_degradation",
+    formula="delta_PTQ = C_T * D^gamma_D / N^gamma_N * exp(-P_post / gamma_post)",
+    variables=("N", "D", "P_post"),
+    params=(
+        Param("C_T", 1e-8, 1e8, starts=(1e-2, 1.0, 1e2), log=True),
+        Param("gamma_D", -3.0, 3.0, starts=(0.0, 0.5)),
+        Param("gamma_N", -3.0, 3.0, starts=(0.0, 0.5)),
+        Param("gamma_post", 0.05, 20.0, starts=(0.5, 2.0)),
+    ),
+    predict=_ptq,
+    gradient=_ptq_grad,
+)
+"""Kumar et al. (2024) Eq. 2: the loss added by post-training quantisation to P_post bits."""
+
+
 # ---------------------------------------------------------------- fitting
 
 FIT_STATUSES = ("ok", "not_converged", "on_bound", "failed")
@@ -246,7 +347,7 @@ def _start_grid(form: Form, max_starts: int | None, rng: np.random.Generator) ->
 _OPTIONS = {"ftol": 1e-15, "gtol": 1e-10, "maxiter": 5000, "maxfun": 20000}
 
 
-def _minimise(form, x, y, start, delta):
+def _minimise(form, x, y, start, delta, max_iter: int = _OPTIONS["maxiter"]):
     # The objective is scaled by 1/delta^2 so that it is O(n) rather than O(n * delta^2):
     # otherwise it sits near ftol and L-BFGS-B stops early (Besiroglu et al. 2024).
     scale = 1.0 / delta**2
@@ -256,7 +357,8 @@ def _minimise(form, x, y, start, delta):
         return f * scale, g * scale
 
     bounds = [prm.opt_bounds() for prm in form.params]
-    return minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds, options=_OPTIONS)
+    options = {**_OPTIONS, "maxiter": max_iter}
+    return minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
 
 
 def _projected_grad_norm(res, bounds) -> float:
@@ -267,10 +369,30 @@ def _projected_grad_norm(res, bounds) -> float:
     return float(np.linalg.norm(g))
 
 
-def _best_fit(form, x, y, starts, delta):
+def _no_descent_step(form, x, y, theta, delta, rel_step: float = 1e-5) -> bool:
+    """True if no coordinate step of ``rel_step`` (optimiser space) lowers the objective.
+
+    With the Huber delta far below the noise (1e-3 against ~1% here) the objective is
+    nearly L1 in the residuals: kinked at the optimum, where the gradient need not
+    vanish and L-BFGS-B's line search ends ABNORMAL. A point no small step improves on is
+    a minimum all the same; anything else stays "not converged".
+    """
+    f0 = objective_and_gradient(form, x, y, theta, delta)[0]
+    tol = 1e-12 * max(1.0, abs(f0))
+    for i, prm in enumerate(form.params):
+        lo, hi = prm.opt_bounds()
+        for sign in (-1.0, 1.0):
+            trial = theta.copy()
+            trial[i] = np.clip(theta[i] + sign * rel_step * max(1.0, abs(theta[i])), lo, hi)
+            if objective_and_gradient(form, x, y, trial, delta)[0] < f0 - tol:
+                return False
+    return True
+
+
+def _best_fit(form, x, y, starts, delta, max_iter: int = _OPTIONS["maxiter"]):
     best = None
     for start in starts:
-        res = _minimise(form, x, y, start, delta)
+        res = _minimise(form, x, y, start, delta, max_iter)
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
     return best
@@ -357,6 +479,7 @@ def fit_form(
     level: float = 0.95,
     seed: int = 0,
     n_jobs: int = 1,
+    max_iter: int = _OPTIONS["maxiter"],
 ) -> FitResult:
     """Fit ``form`` to ``(x, y)`` and attach bootstrap intervals and held-out error.
 
@@ -372,7 +495,7 @@ def fit_form(
     _check_inputs(form, xa, ya)
     rng = np.random.default_rng(seed)
     starts = _start_grid(form, max_starts, rng)
-    best = _best_fit(form, xa, ya, starts, delta)
+    best = _best_fit(form, xa, ya, starts, delta, max_iter)
     if best is None:
         return FitResult(
             form.name,
@@ -391,6 +514,10 @@ def fit_form(
     params = _params(form, best.x)
     on_bound = _on_bound(form, best.x)
     converged = bool(best.success)
+    message = str(best.message)
+    if not converged and _no_descent_step(form, xa, ya, best.x, delta):
+        converged = True
+        message += "; accepted: no coordinate step of 1e-5 lowers the objective"
     status = (
         "ok" if converged and not on_bound else ("not_converged" if not converged else "on_bound")
     )
@@ -430,7 +557,7 @@ def fit_form(
         grad_norm=_projected_grad_norm(best, bounds),
         on_bound=on_bound,
         status=status,
-        message=str(best.message),
+        message=message,
         n_boot=n_ok,
         se=se,
         ci_low=lo,
