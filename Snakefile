@@ -8,6 +8,7 @@ configfile: "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/weights.smk"
 include: "workflow/rules/lm_demo.smk"
+include: "workflow/rules/precision.smk"
 include: "workflow/rules/report.smk"
 
 

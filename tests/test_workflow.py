@@ -184,3 +184,17 @@ def test_lint_and_format_are_clean():
     snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
     fmt = subprocess.run([snakefmt, "--check", "."], cwd=ROOT, capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_paper_scale_config_plans_cleanly(tmp_path):
+    wf = copy_workflow(tmp_path)
+    shutil.copy2(ROOT / "config.paper.yaml", tmp_path / "smoke.yaml")
+    proc = wf.snakemake("-n", "--quiet", "rules", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = dict(
+        line.split()
+        for line in proc.stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    )
+    assert int(counts["weights_train"]) == 7 * 3  # cells: width x optimizer
+    assert int(counts["precision_train"]) == 4 * 5  # cells: size x D/N

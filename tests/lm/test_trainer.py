@@ -131,3 +131,14 @@ def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
 def test_bf16_autocast_runs():
     res = train(*setup(steps=10, dtype="bf16"), device=torch.device("cpu"))
     assert res.status == "ok" and np.isfinite(res.curve[-1]["val_loss"])
+
+
+def test_markov_stream_batches_are_fresh_and_a_function_of_the_step():
+    from papergrid.lm.batches import MarkovStreamBatches
+
+    src = MarkovSource(vocab=8, order=1, branching=2)
+    stream = MarkovStreamBatches(src, seq_len=12, batch_size=4, seed=3)
+    a, b = stream.get(5), stream.get(5)
+    assert torch.equal(a.x, b.x) and a.x.shape == (4, 12)
+    assert torch.equal(a.x[:, 1:], a.y[:, :-1])
+    assert not torch.equal(stream.get(6).x, a.x)

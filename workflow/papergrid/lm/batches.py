@@ -34,6 +34,21 @@ class StreamBatches:
         return Batch(rows[:, :-1], rows[:, 1:], None)
 
 
+@dataclass(frozen=True)
+class MarkovStreamBatches:
+    """Fresh Markov sequences generated for each step (no data held in memory)."""
+
+    source: object  # papergrid.lm.data.markov.MarkovSource
+    seq_len: int
+    batch_size: int
+    seed: int
+
+    def get(self, step: int) -> Batch:
+        seed = int(np.random.default_rng([self.seed, step]).integers(2**62))
+        rows = torch.from_numpy(self.source.sample(self.batch_size, self.seq_len + 1, seed))
+        return Batch(rows[:, :-1], rows[:, 1:], None)
+
+
 def pad_pairs(pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int) -> Batch:
     """Concatenate prompt and response ids, pad to the longest, count response targets only."""
     seqs = [list(p) + list(r) for p, r in pairs]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -17,7 +17,7 @@ from papergrid import runtime
 from papergrid.contract import RunContract, write_run
 from papergrid.io import atomic_path
 from papergrid.lm.model import GPT, GPTConfig
-from papergrid.lm.sources import prepare
+from papergrid.lm.sources import Prepared, prepare
 from papergrid.lm.trainer import TrainConfig, train
 from papergrid.provenance import config_hash
 
@@ -41,15 +41,23 @@ def train_lm_run(
     model_path: str | os.PathLike,
     vocab_path: str | os.PathLike,
     checkpoint_path: str | os.PathLike | None,
+    linear_factory=None,
+    kv_transform=None,
+    after_train: Callable[[GPT, Prepared], dict[str, float]] | None = None,
 ) -> str:
-    """Train one run and write its curve, summary, final weights and vocabulary."""
+    """Train one run and write its curve, summary, final weights and vocabulary.
+
+    ``linear_factory`` and ``kv_transform`` go to the model (quantised layers, say);
+    ``after_train(model, data)`` returns extra summary metrics (post-training evaluations).
+    """
     tcfg = TrainConfig(**train_cfg)
     runtime.configure(threads, tcfg.seed)
     dev = runtime.resolve_device(device)
     data = prepare(source, source_cfg, tcfg.batch_size, tcfg.seed)
     mcfg = GPTConfig(vocab_size=len(data.tokenizer), block_size=data.block_size, **model_cfg)
     torch.manual_seed(tcfg.seed)
-    model = GPT(mcfg)
+    hooks = {"linear_factory": linear_factory} if linear_factory else {}
+    model = GPT(mcfg, kv_transform=kv_transform, **hooks)
     resolved = {
         "source": source,
         "source_cfg": dict(source_cfg),
@@ -72,7 +80,9 @@ def train_lm_run(
         "code_hash": code_hash,
         **grid,
     }
-    last = result.curve[-1]
+    last = dict(result.curve[-1])
+    if after_train is not None and result.status == "ok":
+        last.update(after_train(model, data))
     summary = {
         "steps_run": result.steps_run,
         **{k: last[k] for k in ("tokens", "flops", "train_loss")},

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from papergrid.lm.batches import PairBatches, StreamBatches, pad_pairs
+from papergrid.lm.batches import MarkovStreamBatches, PairBatches, StreamBatches, pad_pairs
 from papergrid.lm.data import scan, tasks
 from papergrid.lm.data.markov import MarkovSource
 from papergrid.lm.data.templates import get_template
@@ -73,7 +73,11 @@ def markov(cfg: Mapping[str, Any], batch_size: int, seed: int) -> Prepared:
         cfg["smoothing"],
         seed=cfg["table_seed"],
     )
-    train = src.sample(cfg["n_train"], cfg["seq_len"] + 1, seed=1_000 + seed)
+    if cfg["n_train"] is None:  # generated step by step
+        batches = MarkovStreamBatches(src, cfg["seq_len"], batch_size, 1_000 + seed)
+    else:
+        train = src.sample(cfg["n_train"], cfg["seq_len"] + 1, seed=1_000 + seed)
+        batches = StreamBatches(train, batch_size, seed)
     val = torch.from_numpy(src.sample(cfg["n_val"], cfg["seq_len"] + 1, seed=2_000_000))
     # targets from position order-1 on have their full context: their floor is the entropy rate
     mask = (torch.arange(cfg["seq_len"]) >= src.order - 1).float().expand(len(val), -1)
@@ -85,13 +89,7 @@ def markov(cfg: Mapping[str, Any], batch_size: int, seed: int) -> Prepared:
         return {"val_loss": loss.item()}
 
     tok = Tokenizer("symbol", tuple(f"s{i}" for i in range(src.vocab)))
-    return Prepared(
-        tok,
-        StreamBatches(train, batch_size, seed),
-        evaluate,
-        cfg["seq_len"],
-        {"entropy_floor": src.entropy_rate},
-    )
+    return Prepared(tok, batches, evaluate, cfg["seq_len"], {"entropy_floor": src.entropy_rate})
 
 
 def scan_pairs(tok: Tokenizer, examples: Sequence[scan.Example]):

@@ -1,0 +1,195 @@
+# Scaling laws for precision (Kumar et al. 2024): size x tokens per parameter x bits.
+import papergrid.precision.experiment as precision_exp
+from papergrid.lm.data.markov import MarkovSource
+
+PR = config["precision"]
+precision_exp.check_block(PR)
+PR_RATIOS = [f"{r:g}" for r in PR["grid"]["tokens_per_param"]]
+PR_BITS = [str(b) for b in PR["grid"]["train_bits"]]
+PR_RUN = "results/precision/runs/d{d_model}_r{ratio}_p{bits}"
+PR_FLOOR = MarkovSource(
+    **{
+        k: PR["markov"][k]
+        for k in ("vocab", "order", "branching", "zipf_s", "smoothing")
+    },
+    seed=PR["markov"]["table_seed"],
+).entropy_rate
+
+
+wildcard_constraints:
+    d_model=r"\d+",
+    ratio=r"[0-9.e+-]+",
+    bits=r"\d+|fp",
+
+
+# One job per (size, D/N) cell trains every precision: each process pays ~7 s of imports.
+rule precision_train:
+    output:
+        curve=expand(f"{PR_RUN}/curve.parquet", bits=PR_BITS, allow_missing=True),
+        summary=expand(f"{PR_RUN}/summary.parquet", bits=PR_BITS, allow_missing=True),
+        model=expand(f"{PR_RUN}/model.pt", bits=PR_BITS, allow_missing=True),
+        vocab=expand(f"{PR_RUN}/vocab.json", bits=PR_BITS, allow_missing=True),
+    log:
+        logs("precision", "train/d{d_model}_r{ratio}"),
+    benchmark:
+        bench("precision", "train/d{d_model}_r{ratio}")
+    retries: 1
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+        gpu=1 if config["device"] == "cuda" else 0,
+    params:
+        runs=lambda wc: canonical(precision_exp.cell_runs(PR, wc.d_model, wc.ratio)),
+        device=config["device"],
+        code=code("precision_train.py", "papergrid.precision.experiment"),
+    script:
+        "../scripts/precision_train.py"
+
+
+rule precision_aggregate:
+    input:
+        summaries=expand(
+            f"{PR_RUN}/summary.parquet",
+            d_model=PR["grid"]["d_model"],
+            ratio=PR_RATIOS,
+            bits=PR_BITS,
+        ),
+        curves=expand(
+            f"{PR_RUN}/curve.parquet",
+            d_model=PR["grid"]["d_model"],
+            ratio=PR_RATIOS,
+            bits=PR_BITS,
+        ),
+    output:
+        runs="results/precision/runs.parquet",
+        curves="results/precision/curves.parquet",
+    log:
+        logs("precision", "aggregate"),
+    benchmark:
+        bench("precision", "aggregate")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        schema="papergrid.precision.experiment",
+        code=code(
+            "aggregate.py", "papergrid.aggregate", "papergrid.precision.experiment"
+        ),
+    script:
+        "../scripts/aggregate.py"
+
+
+rule precision_fit:
+    input:
+        runs=rules.precision_aggregate.output.runs,
+    output:
+        parquet="results/precision/fits.parquet",
+        md="results/precision/fits.md",
+    log:
+        logs("precision", "fit"),
+    benchmark:
+        bench("precision", "fit")
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    params:
+        n_boot=PR["analysis"]["n_boot"],
+        level=PR["analysis"]["level"],
+        entropy_floor=PR_FLOOR,
+        code=code("precision_fit.py", "papergrid.precision.analysis"),
+    script:
+        "../scripts/precision_fit.py"
+
+
+rule precision_claims:
+    input:
+        runs=rules.precision_aggregate.output.runs,
+        fits=rules.precision_fit.output.parquet,
+    output:
+        parquet="results/precision/claims.parquet",
+        md="results/precision/claims.md",
+    log:
+        logs("precision", "claims"),
+    benchmark:
+        bench("precision", "claims")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        settings={k: v for k, v in PR["analysis"].items() if k != "n_boot"},
+        code=code("precision_claims.py", "papergrid.precision.analysis"),
+    script:
+        "../scripts/precision_claims.py"
+
+
+rule precision_figures:
+    input:
+        runs=rules.precision_aggregate.output.runs,
+        fits=rules.precision_fit.output.parquet,
+    output:
+        loss=report(
+            "results/precision/figures/loss.png",
+            caption="../report/precision_loss.rst",
+            category="precision",
+        ),
+        neff=report(
+            "results/precision/figures/neff.png",
+            caption="../report/precision_neff.rst",
+            category="precision",
+        ),
+        ptq=report(
+            "results/precision/figures/ptq.png",
+            caption="../report/precision_ptq.rst",
+            category="precision",
+        ),
+        residuals=report(
+            "results/precision/figures/residuals.png",
+            caption="../report/precision_residuals.rst",
+            category="precision",
+        ),
+    log:
+        logs("precision", "figures"),
+    benchmark:
+        bench("precision", "figures")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    params:
+        code=code("precision_figures.py", "papergrid.precision.plots"),
+    script:
+        "../scripts/precision_figures.py"
+
+
+REPORT_SECTIONS.append(
+    {
+        "name": "precision",
+        "title": "Scaling laws for precision (Kumar et al. 2024)",
+        "tables": [
+            ("Claims", str(rules.precision_claims.output.md)),
+            ("Fits", str(rules.precision_fit.output.md)),
+        ],
+        "figures": [str(f) for f in rules.precision_figures.output],
+    }
+)
+
+
+rule precision:
+    input:
+        rules.precision_claims.output,
+        rules.precision_figures.output,
+    localrule: True

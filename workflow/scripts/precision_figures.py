@@ -1,0 +1,11 @@
+"""Draw the precision figures from the runs and fit tables."""
+
+from papergrid.logs import setup_logging
+from papergrid.precision.plots import figures_job
+
+setup_logging(snakemake.log[0])
+figures_job(
+    snakemake.input.runs,
+    snakemake.input.fits,
+    {k: snakemake.output[k] for k in ("loss", "neff", "ptq", "residuals")},
+)
