@@ -55,6 +55,30 @@ def test_lm_demo_trains_one_model_per_source(smoke_run):
     assert "| markov |" in (smoke_run.path / "results/REPORT.md").read_text()
 
 
+def test_precision_grid_fits_and_claims(smoke_run):
+    import math
+
+    from papergrid.precision.experiment import CONTRACT as P_CONTRACT
+
+    res = smoke_run.path / "results/precision"
+    runs = read_checked(res / "runs.parquet", P_CONTRACT.summary_schema()).to_pandas()
+    assert len(runs) == 2 * 2 * 3  # size x D/N x training precision
+    assert set(runs["train_bits"]) == {4.0, 8.0, math.inf}
+    assert (runs.loc[runs["train_bits"] == math.inf, "n_quantised"] == 0).all()
+    assert (runs.loc[runs["train_bits"] == 4.0, "n_quantised"] == 3).all()
+    # every (N, D) point trained on its own schedule: tokens follow D/N
+    ratio = runs["tokens"] / (runs["tokens_per_param"] * runs["n_params"])
+    assert ((ratio >= 1) & (ratio < 1.5)).all()
+    fits = pd.read_parquet(res / "fits.parquet")
+    assert set(fits["law"]) == {"training", "ptq"}
+    assert set(fits["status"]) <= {"ok", "not_converged", "on_bound", "failed"}
+    claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
+    assert len(claims) == 4
+    assert "entropy floor" in (res / "fits.md").read_text()
+    for fig in ("loss", "neff", "ptq", "residuals"):
+        assert (res / f"figures/{fig}.png").exists()
+
+
 def test_second_invocation_has_nothing_to_do(smoke_run):
     assert smoke_run.planned() == {}
 
@@ -76,6 +100,12 @@ def test_editing_plot_code_rerenders_figures_only(fresh_copy):
     assert set(fresh_copy.planned()) == {"weights_figures", "report", "all"}
 
 
+def test_editing_precision_analysis_refits_without_training(fresh_copy):
+    edit(fresh_copy.path / "workflow/papergrid/precision/analysis.py")
+    jobs = fresh_copy.planned()
+    assert set(jobs) == {"precision_fit", "precision_claims", "precision_figures", "report", "all"}
+
+
 def test_editing_a_script_reruns_its_rule(fresh_copy):
     edit(fresh_copy.path / "workflow/scripts/weights_claims.py")
     assert set(fresh_copy.planned()) == {"weights_claims", "report", "all"}
@@ -85,13 +115,15 @@ def test_editing_training_code_retrains_that_experiment(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/weights/train.py")
     jobs = fresh_copy.planned()
     assert len(jobs["weights_train"]) == 4  # every (width, optimizer) cell
-    assert "weights_data" not in jobs and "lm_demo_train" not in jobs
+    assert "weights_data" not in jobs
+    assert not any(rule.startswith(("lm_demo", "precision")) for rule in jobs)
 
 
 def test_editing_lm_code_retrains_only_lm_runs(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/lm/trainer.py")
     jobs = fresh_copy.planned()
     assert len(jobs["lm_demo_train"]) == 3
+    assert len(jobs["precision_train"]) == 4  # the LM core is shared: every LM grid retrains
     assert not any(rule.startswith("weights") for rule in jobs)
 
 

@@ -64,6 +64,7 @@ def loss_figure(runs: pd.DataFrame, fits: pd.DataFrame):
             xlabel="N (non-embedding)",
             ylabel="held-out loss (nats/token)",
         )
+        plotting.label_at(ax, sub["n_params"])
     fig.tight_layout()
     return fig
 
@@ -152,6 +153,7 @@ def residual_figure(runs: pd.DataFrame, fits: pd.DataFrame):
     )
     ax.axhline(0, color="grey", lw=1)
     ax.set(xscale="log", xlabel="N (non-embedding)", ylabel="log(observed / fitted loss)")
+    plotting.label_at(ax, res["n_params"])
     fig.tight_layout()
     return fig
 

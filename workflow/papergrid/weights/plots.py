@@ -93,10 +93,8 @@ def scaling_figure(runs: pd.DataFrame, fits: pd.DataFrame, auc_threshold: float)
     ax_auc.axhline(0.5, ls=":", color="grey", lw=1)
     ax_auc.set(xscale="log", xlabel="width", ylabel="mask AUC after training", ylim=(0.45, 1.02))
     ax_auc.legend(fontsize=7)
-    widths = sorted(ok["width"].unique())
     for ax in (ax_dev, ax_auc):
-        ax.set_xticks(widths, [str(w) for w in widths])
-        ax.minorticks_off()
+        plotting.label_at(ax, ok["width"])
     fig.tight_layout()
     return fig
 
