@@ -128,7 +128,7 @@ rule precision_claims:
         mem_mb=2000,
         runtime=10,
     params:
-        settings={k: v for k, v in PR["analysis"].items() if k != "n_boot"},
+        settings=canonical({k: v for k, v in PR["analysis"].items() if k != "n_boot"}),
         code=code("precision_claims.py", "papergrid.precision.analysis"),
     script:
         "../scripts/precision_claims.py"
