@@ -19,6 +19,7 @@ from papergrid.fit import (
 from papergrid.io import write_parquet, write_text
 from papergrid.precision.experiment import PTQ_BITS
 from papergrid.stats import mean_interval
+from papergrid.tables import FIT_COLUMNS, markdown_table
 
 EXPERIMENT = "precision"
 
@@ -113,25 +114,6 @@ def fit_job(
 
 
 def fit_markdown(table: pd.DataFrame, entropy_floor: float) -> str:
-    cols = [
-        "law",
-        "param",
-        "value",
-        "ci_low",
-        "ci_high",
-        "se",
-        "n_points",
-        "n_boot",
-        "status",
-        "heldout_are",
-    ]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in table[cols].iterrows():
-        lines.append(
-            "| "
-            + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols)
-            + " |"
-        )
     e = table[(table["law"] == "training") & (table["param"] == "E")].iloc[0]
     dropped = int(table.loc[table["law"] == "ptq", "n_dropped"].iloc[0])
     return (
@@ -139,8 +121,8 @@ def fit_markdown(table: pd.DataFrame, entropy_floor: float) -> str:
         "(k tensor types quantised at P bits). PTQ law: delta = C_T D^gamma_D N^-gamma_N "
         "exp(-P_post/gamma_post), on runs trained unquantised. 95% bootstrap intervals over runs; "
         "heldout_are: mean relative error predicting the largest N from the others.\n\n"
-        + "\n".join(lines)
-        + f"\n\nFitted E = {e['value']:.4f} [{e['ci_low']:.4f}, {e['ci_high']:.4f}] nats/token; "
+        + markdown_table(table, ["law", *FIT_COLUMNS])
+        + f"\nFitted E = {e['value']:.4f} [{e['ci_low']:.4f}, {e['ci_high']:.4f}] nats/token; "
         f"the synthetic source's exact entropy floor is {entropy_floor:.4f}. "
         f"PTQ points with delta <= 0 (left out of the log-space fit): {dropped}.\n"
     )

@@ -12,6 +12,7 @@ from papergrid.claims import Claim, claims_markdown, claims_table, make_claim
 from papergrid.fit import POWER_LAW, FitResult, fit_form
 from papergrid.io import write_parquet, write_text
 from papergrid.stats import mean_interval
+from papergrid.tables import FIT_COLUMNS, markdown_table
 from papergrid.weights.model import LAYERS, STAMPED_LAYER
 
 EXPERIMENT = "weights"
@@ -130,30 +131,11 @@ def fit_job(
 def fit_markdown(table) -> str:
     if table.empty:
         return "No fit: fewer than two widths with ok runs.\n"
-    cols = [
-        "optimizer",
-        "layer",
-        "param",
-        "value",
-        "ci_low",
-        "ci_high",
-        "se",
-        "n_points",
-        "n_boot",
-        "status",
-        "heldout_are",
-    ]
-    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
-    body = "".join(
-        "| "
-        + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols)
-        + " |\n"
-        for _, r in table[cols].iterrows()
-    )
     return (
         "Power law ||W-W0||/||W0|| = A * width^k per optimizer and layer; 95% bootstrap "
         "intervals (seeds resampled within width); heldout_are: mean relative error "
-        "predicting the widest width from the others.\n\n" + head + body
+        "predicting the widest width from the others.\n\n"
+        + markdown_table(table, ["optimizer", "layer", *FIT_COLUMNS])
     )
 
 
