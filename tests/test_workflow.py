@@ -58,7 +58,7 @@ def test_lm_demo_trains_one_model_per_source(smoke_run):
 def test_precision_grid_fits_and_claims(smoke_run):
     import math
 
-    from papergrid.precision.experiment import CONTRACT as P_CONTRACT
+    from papergrid.precision.grid import CONTRACT as P_CONTRACT
 
     res = smoke_run.path / "results/precision"
     runs = read_checked(res / "runs.parquet", P_CONTRACT.summary_schema()).to_pandas()

@@ -106,3 +106,13 @@ def test_init_scales_residual_projections():
     model = GPT(GPTConfig(vocab_size=50, block_size=8, n_layer=8, d_model=64, n_head=4, d_ff=256))
     std = model.blocks[0].mlp.proj.weight.std().item()
     assert std == pytest.approx(0.02 / math.sqrt(16), rel=0.1)
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 8, 2, 20), (2, 33, 3, 132), (4, 64, 4, 100), (12, 768, 12, 3072)]
+)
+def test_config_states_the_same_n_as_the_model(shape):
+    n_layer, d, h, f = shape
+    cfg = GPTConfig(vocab_size=50, block_size=16, n_layer=n_layer, d_model=d, n_head=h, d_ff=f)
+    with torch.device("meta"):
+        assert cfg.non_embedding_params == GPT(cfg).num_params()

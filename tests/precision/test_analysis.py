@@ -6,7 +6,7 @@ import pandas as pd
 from papergrid.claims import NOT_SUPPORTED, SUPPORTED
 from papergrid.fit import PRECISION_TRAINING, PTQ_DEGRADATION, compute_optimal_bits
 from papergrid.precision.analysis import claims, fit_table, ptq_points
-from papergrid.precision.experiment import PTQ_BITS
+from papergrid.precision.grid import PTQ_BITS
 
 LAW = {"A": 40.0, "alpha": 0.35, "B": 60.0, "E": 1.3, "gamma": 1.5}
 PTQ = {"C_T": 0.02, "gamma_D": 0.4, "gamma_N": 0.3, "gamma_post": 0.8}

@@ -6,13 +6,8 @@ import torch
 
 from papergrid.config import ConfigError
 from papergrid.lm.sources import prepare
-from papergrid.precision.experiment import (
-    bits_value,
-    cell_runs,
-    check_block,
-    non_embedding_params,
-    ptq_losses,
-)
+from papergrid.precision.grid import bits_value, cell_runs, check_block, non_embedding_params
+from papergrid.precision.jobs import ptq_losses
 
 BLOCK = {
     "sizes": [

@@ -1,9 +1,9 @@
 # Scaling laws for precision (Kumar et al. 2024): size x tokens per parameter x bits.
-import papergrid.precision.experiment as precision_exp
+import papergrid.precision.grid as precision_grid
 from papergrid.lm.data.markov import MarkovSource
 
 PR = config["precision"]
-precision_exp.check_block(PR)
+precision_grid.check_block(PR)
 PR_RATIOS = [f"{r:g}" for r in PR["grid"]["tokens_per_param"]]
 PR_BITS = [str(b) for b in PR["grid"]["train_bits"]]
 PR_RUN = "results/precision/runs/d{d_model}_r{ratio}_p{bits}"
@@ -42,9 +42,9 @@ rule precision_train:
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1 if config["device"] == "cuda" else 0,
     params:
-        runs=lambda wc: canonical(precision_exp.cell_runs(PR, wc.d_model, wc.ratio)),
+        runs=lambda wc: canonical(precision_grid.cell_runs(PR, wc.d_model, wc.ratio)),
         device=config["device"],
-        code=code("precision_train.py", "papergrid.precision.experiment"),
+        code=code("precision_train.py", "papergrid.precision.jobs"),
     script:
         "../scripts/precision_train.py"
 
@@ -77,10 +77,8 @@ rule precision_aggregate:
         mem_mb=2000,
         runtime=10,
     params:
-        schema="papergrid.precision.experiment",
-        code=code(
-            "aggregate.py", "papergrid.aggregate", "papergrid.precision.experiment"
-        ),
+        schema="papergrid.precision.grid",
+        code=code("aggregate.py", "papergrid.aggregate", "papergrid.precision.grid"),
     script:
         "../scripts/aggregate.py"
 

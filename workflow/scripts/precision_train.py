@@ -4,7 +4,7 @@ Outputs per precision: curve, summary (Parquet), model, vocab. Params: runs, dev
 """
 
 from papergrid.logs import setup_logging
-from papergrid.precision.experiment import train_cell
+from papergrid.precision.jobs import train_cell
 
 setup_logging(snakemake.log[0])
 train_cell(

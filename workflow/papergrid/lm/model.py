@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from papergrid.lm.config import GPTConfig
+
+__all__ = ["GPT", "GPTConfig", "LINEAR_ROLES", "default_linear"]
 
 LINEAR_ROLES = ("attn_qkv", "attn_out", "mlp_in", "mlp_out")
 LinearFactory = Callable[[int, int, str], nn.Module]
@@ -27,26 +30,6 @@ LinearFactory = Callable[[int, int, str], nn.Module]
 
 def default_linear(d_in: int, d_out: int, role: str) -> nn.Module:
     return nn.Linear(d_in, d_out, bias=False)
-
-
-@dataclass(frozen=True)
-class GPTConfig:
-    vocab_size: int
-    block_size: int  # longest sequence (positions)
-    n_layer: int
-    d_model: int
-    n_head: int
-    d_ff: int  # set independently: the depth experiment shrinks it as layers are added
-
-    def __post_init__(self):
-        for name in ("vocab_size", "block_size", "n_layer", "d_model", "n_head", "d_ff"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"GPTConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.d_model % self.n_head:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_head {self.n_head}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class CausalSelfAttention(nn.Module):

@@ -17,7 +17,7 @@ from papergrid.fit import (
     fit_form,
 )
 from papergrid.io import write_parquet, write_text
-from papergrid.precision.experiment import PTQ_BITS
+from papergrid.precision.grid import PTQ_BITS
 from papergrid.stats import mean_interval
 from papergrid.tables import FIT_COLUMNS, markdown_table
 

@@ -1,25 +1,21 @@
 """The precision grid: model size x tokens per parameter x training precision.
 
-Each (size, tokens-per-parameter) cell is one job that trains one model per training
-precision, each with its own full schedule (never an intermediate checkpoint as a
-smaller D), then post-training quantises each to every P_post by round-to-nearest and
-evaluates it on held-out data.
+Each (size, tokens-per-parameter) cell is one job (papergrid.precision.jobs) that trains
+one model per training precision, each with its own full schedule (never an intermediate
+checkpoint as a smaller D). This module imports no torch: the Snakefile plans the grid
+with it at start-up.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
-import torch
 
 from papergrid.contract import LM_FIELDS, RunContract
-from papergrid.lm.model import GPT, GPTConfig
-from papergrid.lm.sources import Prepared
-from papergrid.precision.quant import QuantLinear, quantize_weights_rtn
+from papergrid.lm.config import GPTConfig
 
 PTQ_BITS = (3, 4, 5, 6, 8)
 TENSORS = ("weights", "activations", "kv")
@@ -85,9 +81,7 @@ def check_block(block: Mapping[str, Any]) -> None:
 
 def non_embedding_params(size: Mapping[str, int]) -> int:
     """N of a model of this shape (independent of the vocabulary and context)."""
-    cfg = GPTConfig(vocab_size=2, block_size=2, **size)
-    with torch.device("meta"):  # shapes only: paper-scale sizes allocate nothing
-        return GPT(cfg).num_params()
+    return GPTConfig(vocab_size=2, block_size=2, **size).non_embedding_params
 
 
 def bits_value(bits: int | str) -> float:
@@ -133,65 +127,3 @@ def cell_runs(block: Mapping[str, Any], d_model: int, ratio: float) -> list[dict
 
 def run_id(run: Mapping[str, Any]) -> str:
     return f"precision/d{run['d_model']}-r{run['tokens_per_param']:g}-{run['train_bits']}"
-
-
-def train_cell(
-    runs: Sequence[Mapping[str, Any]],
-    device: str,
-    threads: int,
-    code_hash: str,
-    outputs: Mapping[str, Sequence[str]],
-) -> list[str]:
-    """Train every precision of one cell; ``outputs`` maps curve/summary/model/vocab to paths."""
-    from papergrid.lm.jobs import train_lm_run
-    from papergrid.precision.quant import kv_quantiser, quant_linear_factory
-
-    statuses = []
-    for i, run in enumerate(runs):
-        bits = None if run["train_bits"] == FULL else int(run["train_bits"])
-        q = set(run["quantise"])
-        statuses.append(
-            train_lm_run(
-                contract=CONTRACT,
-                run_id=run_id(run),
-                grid={
-                    "d_model": run["d_model"],
-                    "tokens_per_param": run["tokens_per_param"],
-                    "train_bits": bits_value(run["train_bits"]),
-                    "n_quantised": len(q),
-                },
-                source="markov",
-                source_cfg=run["markov"],
-                model_cfg=run["model"],
-                train_cfg=run["train"],
-                device=device,
-                threads=threads,
-                code_hash=code_hash,
-                curve_path=outputs["curve"][i],
-                summary_path=outputs["summary"][i],
-                model_path=outputs["model"][i],
-                vocab_path=outputs["vocab"][i],
-                checkpoint_path=None,
-                linear_factory=quant_linear_factory(
-                    bits if "weights" in q else None, bits if "activations" in q else None
-                ),
-                kv_transform=kv_quantiser(bits if "kv" in q else None),
-                after_train=lambda model, data: ptq_losses(model, data, PTQ_BITS),
-            )
-        )
-    return statuses
-
-
-def ptq_losses(model: GPT, data: Prepared, bits: Sequence[int]) -> dict[str, float]:
-    """Held-out loss after round-to-nearest quantisation of every linear weight."""
-    out = {}
-    for b in bits:
-        q = copy.deepcopy(model)
-        for m in q.modules():
-            if isinstance(m, QuantLinear):
-                m.w_bits = None  # the quantised weights are used as they are
-        quantize_weights_rtn(q, b)
-        q.eval()
-        with torch.no_grad():
-            out[f"val_loss_ptq{b}"] = data.evaluate(q)["val_loss"]
-    return out
