@@ -28,15 +28,20 @@ def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["status"] == "ok"]
 
 
+def training_law_inputs(runs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The training law's variables for each run, as the fit and its residual plot see them."""
+    return {
+        "N": runs["n_params"].to_numpy(float),
+        "D": runs["tokens"].to_numpy(float),
+        "P": runs["train_bits"].to_numpy(float),
+        "k": runs["n_quantised"].to_numpy(float),
+    }
+
+
 def fit_training_law(runs: pd.DataFrame, *, n_boot: int, level: float, n_jobs: int) -> FitResult:
     """L(N, D, P) on every ok run; the largest N is held out in a second fit to report ARE."""
     ok = ok_runs(runs)
-    x = {
-        "N": ok["n_params"].to_numpy(float),
-        "D": ok["tokens"].to_numpy(float),
-        "P": ok["train_bits"].to_numpy(float),
-        "k": ok["n_quantised"].to_numpy(float),
-    }
+    x = training_law_inputs(ok)
     return fit_form(
         PRECISION_TRAINING,
         x,

@@ -12,7 +12,7 @@ import seaborn as sns
 from papergrid import plotting
 from papergrid.fit import PRECISION_TRAINING, PTQ_DEGRADATION
 from papergrid.io import save_figure
-from papergrid.precision.analysis import ok_runs, ptq_points
+from papergrid.precision.analysis import ok_runs, ptq_points, training_law_inputs
 
 
 def _params(fits: pd.DataFrame, law: str) -> dict[str, float]:
@@ -137,12 +137,7 @@ def residual_figure(runs: pd.DataFrame, fits: pd.DataFrame):
     plotting.setup()
     ok = ok_runs(runs)
     p = _params(fits, "training")
-    x = {
-        "N": ok["n_params"].to_numpy(float),
-        "D": ok["tokens"].to_numpy(float),
-        "P": ok["train_bits"].to_numpy(float),
-        "k": ok["n_quantised"].to_numpy(float),
-    }
+    x = training_law_inputs(ok)
     res = ok.assign(
         log_residual=np.log(ok["val_loss"]) - np.log(PRECISION_TRAINING(x, **p)),
         precision=ok["train_bits"].map(_label),
