@@ -9,6 +9,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/weights.smk"
 include: "workflow/rules/lm_demo.smk"
 include: "workflow/rules/precision.smk"
+include: "workflow/rules/depth.smk"
+include: "workflow/rules/sft.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -81,3 +81,14 @@ def fresh_copy(tmp_path, smoke_run) -> Workflow:
     dest = tmp_path / "wf"
     shutil.copytree(smoke_run.path, dest, symlinks=True)
     return Workflow(dest)
+
+
+def pytest_collection_modifyitems(config, items):
+    """SLURM tests start a cluster: they run only when asked for (`pytest -m slurm`), even
+    when another -m expression (say "not workflow") replaces the default one."""
+    if "slurm" in (config.getoption("markexpr") or "").replace("not slurm", ""):
+        return
+    skip = pytest.mark.skip(reason="starts a SLURM cluster: run with pytest -m slurm")
+    for item in items:
+        if "slurm" in item.keywords:
+            item.add_marker(skip)

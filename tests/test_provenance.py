@@ -61,3 +61,17 @@ def test_canonical_sorts_keys_recursively():
     assert list(a) == ["a", "b"] and list(a["a"]) == ["x", "y"]
     assert list(a["a"]["y"][0]) == ["p", "q"]
     assert repr(canonical({"b": 1, "a": 2})) == repr(canonical({"a": 2, "b": 1}))
+
+
+def test_train_requests_grow_with_size_schedule_and_attempt():
+    from papergrid.resources import train_request
+
+    small = {"n_layer": 2, "d_model": 32, "n_head": 4, "d_ff": 128}
+    big = {"n_layer": 12, "d_model": 768, "n_head": 12, "d_ff": 3072}
+    a = train_request(small, 1000, 64, 64, 3, 1, "cpu", 1)
+    b = train_request(big, 1000, 64, 64, 3, 1, "cpu", 1)
+    assert a["mem_mb"] < b["mem_mb"] and a["runtime"] < b["runtime"]
+    assert train_request(small, 10**6, 64, 64, 3, 1, "cpu", 1)["runtime"] > a["runtime"]
+    assert train_request(big, 1000, 64, 64, 3, 1, "cuda", 1)["runtime"] < b["runtime"]
+    twice = train_request(small, 1000, 64, 64, 3, 1, "cpu", 2)
+    assert twice == {k: 2 * v for k, v in a.items()}

@@ -26,3 +26,16 @@ def test_mean_interval_covers_truth_at_nominal_rate():
 def test_single_value_gives_unbounded_interval_and_nan_ignored():
     assert mean_interval([0.5, math.nan])[1:] == (-math.inf, math.inf)
     assert math.isnan(mean_interval([])[0])
+
+
+def test_difference_interval_is_welch():
+    from papergrid.stats import difference_interval
+
+    a, b = [0.8, 0.9, 0.85, 0.95], [0.5, 0.7, 0.6]
+    diff, lo, hi = difference_interval(a, b, 0.95)
+    res = stats.ttest_ind(a, b, equal_var=False)
+    ci = res.confidence_interval(0.95)
+    assert diff == pytest.approx(np.mean(a) - np.mean(b))
+    assert (lo, hi) == pytest.approx((ci.low, ci.high))
+    assert difference_interval([1.0], [0.0, 0.1])[1:] == (-math.inf, math.inf)
+    assert all(math.isnan(v) for v in difference_interval([], [1.0]))

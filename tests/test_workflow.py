@@ -79,6 +79,59 @@ def test_precision_grid_fits_and_claims(smoke_run):
         assert (res / f"figures/{fig}.png").exists()
 
 
+def test_depth_grid_fits_and_claims(smoke_run):
+    from papergrid.depth.grid import CONTRACT as D_CONTRACT
+
+    res = smoke_run.path / "results/depth"
+    runs = read_checked(res / "runs.parquet", D_CONTRACT.summary_schema()).to_pandas()
+    assert len(runs) == 4 * 2  # depth x seed, one budget
+    assert set(runs["status"]) == {"ok"}
+    assert ((runs["n_params"] / runs["budget"] - 1).abs() <= 0.05).all()
+    assert list(runs.groupby("depth")["d_ff"].first()) == sorted(runs["d_ff"].unique())[::-1]
+    assert set(runs.loc[runs["narrow"], "depth"]) == {8}  # d_ff 5 < d_model 8
+    for col in ("acc_id", "acc_around_right", "acc_add_jump", "acc_length"):
+        assert runs[col].between(0, 1).all()
+    assert (runs["lm_loss"] > runs["lm_floor"]).all() and (runs["us_per_token"] > 0).all()
+    fits = pd.read_parquet(res / "fits.parquet")
+    assert set(fits["metric"]) == {"lm_loss", "val_loss"}
+    assert "depth_90pct_gain" in set(fits["param"])
+    claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
+    assert len(claims) == 6 + 1  # six per budget, plus length over all budgets
+    for fig in ("accuracy", "loss", "matched_loss", "latency"):
+        assert (res / f"figures/{fig}.png").stat().st_size > 10_000
+    assert "depth/figures/accuracy.png" in (smoke_run.path / "results/REPORT.md").read_text()
+
+
+def test_sft_grid_variance_soups_and_claims(smoke_run):
+    import torch
+
+    from papergrid.sft.grid import CONTRACT as S_CONTRACT
+
+    res = smoke_run.path / "results/sft"
+    runs = read_checked(res / "runs.parquet", S_CONTRACT.summary_schema()).to_pandas()
+    # main: 2 templates x 2 seeds; ablate reverse: 2 seeds; mean loss: 2 seeds
+    assert sorted(runs["variant"].value_counts().items()) == [
+        ("ablate", 2),
+        ("main", 4),
+        ("mean_loss", 2),
+    ]
+    assert set(runs["status"]) == {"ok"}
+    assert runs["acc_sort"].isna().all()  # not among the smoke config's skills
+    assert runs[["acc_addition", "acc_reverse", "acc_mean"]].notna().all().all()
+    assert set(runs.loc[runs["variant"] == "mean_loss", "loss_reduction"]) == {"mean"}
+    base = torch.load(res / "base/model.pt", weights_only=False)
+    tuned = torch.load(res / "runs/main-chatml/s1/model.pt", weights_only=False)
+    assert base["config"] == tuned["config"]  # fine-tuned from the one base model
+    soups = pd.read_parquet(res / "soups.parquet")
+    assert set(soups["template"]) == {"tulu", "chatml"} and (soups["seed_a"] == 0).all()
+    variance = pd.read_parquet(res / "variance.parquet")
+    assert set(variance["skill"]) == {"addition", "reverse", "mean"}
+    claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
+    assert "leaving_out_reverse_drops_it" in set(claims["claim_id"]) and len(claims) == 5
+    for fig in ("templates", "ablation", "soups"):
+        assert (res / f"figures/{fig}.png").stat().st_size > 10_000
+
+
 def test_second_invocation_has_nothing_to_do(smoke_run):
     assert smoke_run.planned() == {}
 
@@ -104,6 +157,19 @@ def test_editing_precision_analysis_refits_without_training(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/precision/analysis.py")
     jobs = fresh_copy.planned()
     assert set(jobs) == {"precision_fit", "precision_claims", "precision_figures", "report", "all"}
+
+
+def test_editing_sft_analysis_reanalyses_without_training(fresh_copy):
+    edit(fresh_copy.path / "workflow/papergrid/sft/analysis.py")
+    jobs = fresh_copy.planned()
+    assert set(jobs) == {"sft_variance", "sft_claims", "sft_figures", "report", "all"}
+
+
+def test_changing_one_sft_template_trains_only_its_job(fresh_copy):
+    set_smoke(fresh_copy, lambda c: c["sft"]["grid"].update(template=["tulu", "zephyr"]))
+    jobs = fresh_copy.planned()
+    assert [j["template"] for j in jobs["sft_main"]] == ["zephyr"]
+    assert "sft_base" not in jobs and "sft_variant" not in jobs
 
 
 def test_editing_a_script_reruns_its_rule(fresh_copy):
@@ -231,3 +297,5 @@ def test_paper_scale_config_plans_cleanly(tmp_path):
     )
     assert int(counts["weights_train"]) == 7 * 3  # cells: width x optimizer
     assert int(counts["precision_train"]) == 4 * 5  # cells: size x D/N
+    assert int(counts["depth_train"]) == 3 * 7  # cells: budget x depth
+    assert int(counts["sft_main"]) == 6 and int(counts["sft_variant"]) == 4 + 1

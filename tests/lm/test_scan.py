@@ -70,3 +70,38 @@ def test_simple_split_depends_on_seed_only():
     assert a == b and a != c
     with pytest.raises(ValueError, match="unknown SCAN split"):
         scan.split("mcd1")
+
+
+def _jump(cmd: str) -> bool:
+    return "jump" in cmd.split() and cmd != "jump"
+
+
+def test_composition_split_holds_every_test_out_of_train():
+    train, tests = scan.composition_split(seed=0, extra_jump=5, max_train_actions=22)
+    assert set(tests) == set(scan.COMPOSITION_TESTS)
+    train_cmds = {e.command for e in train}
+    assert not any("around right" in c for c in train_cmds)
+    assert sum(_jump(c) for c in train_cmds) == 5  # only the extra composite jumps
+    assert max(e.n_actions for e in train) <= 22
+    for name, examples in tests.items():
+        assert examples and not ({e.command for e in examples} & train_cmds), name
+    # each test breaks exactly one of the three rules
+    assert all("around right" in e.command and not _jump(e.command) for e in tests["around_right"])
+    assert all(_jump(e.command) and e.n_actions <= 22 for e in tests["add_jump"])
+    assert all(e.n_actions > 22 and "around right" not in e.command for e in tests["length"])
+    assert all(
+        not _jump(e.command) and "around right" not in e.command and e.n_actions <= 22
+        for e in tests["id"]
+    )
+    bare = sum(e.command == "jump" for e in train)
+    assert bare == pytest.approx(0.1 * (len(train) - bare), rel=0.01)
+
+
+def test_composition_split_is_deterministic_and_checks_extra_jump():
+    a, b = (
+        scan.composition_split(seed=3, extra_jump=2),
+        scan.composition_split(seed=3, extra_jump=2),
+    )
+    assert a == b
+    with pytest.raises(ValueError, match="extra_jump"):
+        scan.composition_split(extra_jump=10**6)

@@ -38,3 +38,9 @@ def test_format_checks_every_constraint():
 def test_unknown_skill_lists_the_allowed():
     with pytest.raises(ValueError, match="allowed"):
         tasks.generate("poetry", 1, 0)
+
+
+def test_prompt_spaces_leave_room_for_500_held_out_prompts():
+    for skill in tasks.SKILLS:
+        prompts = {e.prompt for e in tasks.generate(skill, 2000, seed=0)}
+        assert len(prompts) > 1000, skill

@@ -278,6 +278,8 @@ class FitResult:
     ci_high: dict[str, float] = field(default_factory=dict)
     n_heldout: int = 0
     heldout_are: float = math.nan  # mean |pred - obs| / obs on held-out points
+    # bootstrap parameter draws, one dict each, kept on request for derived quantities
+    draws: tuple[dict[str, float], ...] = ()
 
     def rows(self, **labels: object) -> list[dict]:
         """One row per parameter, for a fit table (labels are extra columns)."""
@@ -480,6 +482,7 @@ def fit_form(
     seed: int = 0,
     n_jobs: int = 1,
     max_iter: int = _OPTIONS["maxiter"],
+    keep_draws: bool = False,
 ) -> FitResult:
     """Fit ``form`` to ``(x, y)`` and attach bootstrap intervals and held-out error.
 
@@ -489,6 +492,7 @@ def fit_form(
     Bootstrap refits start from the best fit; resamples whose refit fails are dropped
     and counted out of ``n_boot``. ``n_jobs > 1`` spreads the refits over processes;
     the resamples are drawn up front, so the result does not depend on ``n_jobs``.
+    ``keep_draws`` keeps every refit's parameters, for intervals of derived quantities.
     """
     xa = _as_arrays({v: x[v] for v in form.variables})
     ya = np.asarray(y, dtype=float)
@@ -522,7 +526,7 @@ def fit_form(
         "ok" if converged and not on_bound else ("not_converged" if not converged else "on_bound")
     )
 
-    se, lo, hi, n_ok = {}, {}, {}, 0
+    se, lo, hi, n_ok, kept = {}, {}, {}, 0, ()
     if n_boot > 0:
         resamples = bootstrap_indices(len(ya), n_boot, groups, rng)
         draws = _refit_all(form, xa, ya, best.x, delta, resamples, n_jobs)
@@ -530,6 +534,8 @@ def fit_form(
         if draws:
             arr = np.array(draws)
             tail = 100 * (1 - level) / 2
+            if keep_draws:
+                kept = tuple(dict(zip(form.param_names, map(float, d), strict=True)) for d in draws)
             for i, name in enumerate(form.param_names):
                 se[name] = float(np.std(arr[:, i], ddof=1)) if n_ok > 1 else math.nan
                 lo[name] = float(np.percentile(arr[:, i], tail))
@@ -564,4 +570,5 @@ def fit_form(
         ci_high=hi,
         n_heldout=n_held,
         heldout_are=are,
+        draws=kept,
     )

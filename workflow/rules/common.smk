@@ -30,3 +30,20 @@ def logs(experiment, name):
 
 def bench(experiment, name):
     return f"results/benchmarks/{experiment}/{name}.tsv"
+
+
+def train_request(runs, seq_len, threads, attempt, model=None):
+    """mem_mb and runtime of a job training ``runs`` (one shape, one schedule)."""
+    from papergrid.resources import train_request as request
+
+    first = runs[0]
+    return request(
+        model or first["model"],
+        first["train"]["steps"],
+        first["train"]["batch_size"],
+        seq_len,
+        len(runs),
+        threads,
+        config["device"],
+        attempt,
+    )

@@ -23,8 +23,12 @@ rule lm_demo_train:
         ENV
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
+        mem_mb=lambda wc, threads, attempt: train_request([LMD], 64, threads, attempt)[
+            "mem_mb"
+        ],
+        runtime=lambda wc, threads, attempt: train_request(
+            [LMD], 64, threads, attempt
+        )["runtime"],
         gpu=1 if config["device"] == "cuda" else 0,
     params:
         source_cfg=lambda wc: canonical(LMD[wc.source]),

@@ -38,8 +38,18 @@ rule precision_train:
         ENV
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
+        mem_mb=lambda wc, threads, attempt: train_request(
+            precision_grid.cell_runs(PR, wc.d_model, wc.ratio),
+            PR["markov"]["seq_len"],
+            threads,
+            attempt,
+        )["mem_mb"],
+        runtime=lambda wc, threads, attempt: train_request(
+            precision_grid.cell_runs(PR, wc.d_model, wc.ratio),
+            PR["markov"]["seq_len"],
+            threads,
+            attempt,
+        )["runtime"],
         gpu=1 if config["device"] == "cuda" else 0,
     params:
         runs=lambda wc: canonical(precision_grid.cell_runs(PR, wc.d_model, wc.ratio)),

@@ -44,20 +44,30 @@ def train_lm_run(
     linear_factory=None,
     kv_transform=None,
     after_train: Callable[[GPT, Prepared], dict[str, float]] | None = None,
+    data: Prepared | None = None,
+    init_state: Mapping[str, torch.Tensor] | None = None,
+    block_size: int | None = None,
 ) -> str:
     """Train one run and write its curve, summary, final weights and vocabulary.
 
     ``linear_factory`` and ``kv_transform`` go to the model (quantised layers, say);
     ``after_train(model, data)`` returns extra summary metrics (post-training evaluations).
+    Fine-tuning passes its own ``data`` (built on the base model's tokenizer), the base
+    weights as ``init_state`` and the base model's ``block_size``; ``source`` then only
+    labels the run.
     """
     tcfg = TrainConfig(**train_cfg)
     runtime.configure(threads, tcfg.seed)
     dev = runtime.resolve_device(device)
-    data = prepare(source, source_cfg, tcfg.batch_size, tcfg.seed)
-    mcfg = GPTConfig(vocab_size=len(data.tokenizer), block_size=data.block_size, **model_cfg)
+    if data is None:
+        data = prepare(source, source_cfg, tcfg.batch_size, tcfg.seed)
+    block = block_size if block_size is not None else data.block_size
+    mcfg = GPTConfig(vocab_size=len(data.tokenizer), block_size=block, **model_cfg)
     torch.manual_seed(tcfg.seed)
     hooks = {"linear_factory": linear_factory} if linear_factory else {}
     model = GPT(mcfg, kv_transform=kv_transform, **hooks)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     resolved = {
         "source": source,
         "source_cfg": dict(source_cfg),
@@ -81,6 +91,10 @@ def train_lm_run(
         **grid,
     }
     last = dict(result.curve[-1])
+    if data.final is not None and result.status == "ok":
+        model.eval()
+        with torch.no_grad():
+            last.update(data.final(model))
     if after_train is not None and result.status == "ok":
         last.update(after_train(model, data))
     summary = {

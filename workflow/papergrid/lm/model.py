@@ -40,7 +40,9 @@ class CausalSelfAttention(nn.Module):
         self.out = linear(cfg.d_model, cfg.d_model, "attn_out")
         self.kv_transform = kv_transform
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        """``cache`` (generation only) holds this layer's keys and values so far; new
+        positions attend to all of them and are appended."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         if self.kv_transform is not None:
@@ -49,7 +51,16 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+        causal = True
+        if cache is not None:
+            if "k" in cache:
+                k = torch.cat([cache["k"], k], dim=2)
+                v = torch.cat([cache["v"], v], dim=2)
+                causal = T > 1
+                if causal:
+                    raise ValueError("a cached step takes one new position at a time")
+            cache["k"], cache["v"] = k, v
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.out(y)
 
@@ -72,8 +83,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.d_model)
         self.mlp = MLP(cfg, linear)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pre-norm residual block
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache)  # pre-norm residual block
         return x + self.mlp(self.ln_2(x))
 
 
@@ -163,6 +174,13 @@ class GPT(nn.Module):
             return logits, loss, h
         return logits, loss
 
+    def _cached_logits(self, idx: torch.Tensor, start: int, caches: list[dict]) -> torch.Tensor:
+        pos = torch.arange(start, start + idx.size(1), device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)
+        for block, cache in zip(self.blocks, caches, strict=True):
+            x = block(x, cache)
+        return F.linear(self.ln_f(x), self.wte.weight)
+
     def token_logprobs(self, idx: torch.Tensor) -> torch.Tensor:
         """log p(idx[:, t] | idx[:, :t]) for t >= 1: shape (B, T - 1).
 
@@ -181,14 +199,26 @@ class GPT(nn.Module):
         top_k: int | None = None,
         eos_id: int | None = None,
         generator: torch.Generator | None = None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
         """Extend (B, T) prompts of equal length; temperature 0 decodes greedily.
 
-        Sequences that produced ``eos_id`` keep emitting it, so rows stay aligned.
+        Sequences that produced ``eos_id`` keep emitting it, so rows stay aligned. With
+        ``use_cache`` each step feeds only the new token and reuses earlier keys and values
+        (the same logits up to float rounding), and generation stops at ``block_size``;
+        without it the whole window is recomputed and slides past ``block_size``.
         """
         done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
-        for _ in range(max_new_tokens):
-            logits, _ = self(idx[:, -self.cfg.block_size :])
+        budget = max_new_tokens
+        if use_cache:  # positions cannot slide past block_size with a cache
+            budget = min(max_new_tokens, self.cfg.block_size - idx.size(1))
+        caches = [{} for _ in self.blocks] if use_cache else None
+        step_in = idx
+        for _ in range(budget):
+            if use_cache:
+                logits = self._cached_logits(step_in, idx.size(1) - step_in.size(1), caches)
+            else:
+                logits, _ = self(idx[:, -self.cfg.block_size :])
             logits = logits[:, -1, :]  # (B, vocab)
             if temperature == 0:
                 nxt = logits.argmax(dim=-1)
@@ -203,6 +233,7 @@ class GPT(nn.Module):
                 nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
                 done |= nxt == eos_id
             idx = torch.cat([idx, nxt[:, None]], dim=1)
+            step_in = nxt[:, None]
             if eos_id is not None and bool(done.all()):
                 break
         return idx

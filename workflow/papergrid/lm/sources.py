@@ -20,7 +20,7 @@ from papergrid.lm.data.templates import get_template
 from papergrid.lm.model import GPT
 from papergrid.lm.tokenizer import EOS, PAD, SEP, Tokenizer
 
-SOURCES = ("markov", "scan", "tasks")
+SOURCES = ("markov", "scan", "scan_composition", "tasks")
 
 
 @dataclass
@@ -30,6 +30,8 @@ class Prepared:
     evaluate: Callable[[GPT], dict[str, float]]
     block_size: int
     meta: dict[str, Any] = field(default_factory=dict)
+    # run once after training (greedy decoding of every test split, say): too slow per eval
+    final: Callable[[GPT], dict[str, float]] | None = None
 
 
 def batched_loss(model: GPT, pairs: Sequence, pad_id: int, batch: int = 128) -> float:
@@ -118,6 +120,51 @@ def scan_source(cfg: Mapping[str, Any], batch_size: int, seed: int) -> Prepared:
     )
 
 
+def exact_match(model: GPT, pairs: Sequence, stop_id: int, max_new: int = 50) -> float:
+    """Share of prompts whose greedy continuation equals the reference (without its end)."""
+    got = greedy_responses(model, [p for p, _ in pairs], stop_id, max_new=max_new)
+    return float(np.mean([g == list(r[:-1]) for g, (_, r) in zip(got, pairs, strict=True)]))
+
+
+def scan_composition_source(cfg: Mapping[str, Any], batch_size: int, seed: int) -> Prepared:
+    """SCAN as a prefix LM on :func:`scan.composition_split`: one model, every test split.
+
+    Evaluations during training are teacher-forced losses (cheap); the final evaluation
+    adds greedy exact match on up to ``n_eval`` commands of each test split.
+    """
+    train, tests = scan.composition_split(
+        seed=cfg["split_seed"],
+        extra_jump=cfg["extra_jump"],
+        max_train_actions=cfg["max_train_actions"],
+        id_fraction=cfg["id_fraction"],
+    )
+    tok = Tokenizer.build("word", [f"{e.command} {e.actions}" for e in scan.all_examples()])
+    rng = np.random.default_rng(cfg["split_seed"])
+    held = {
+        name: scan_pairs(tok, [ex[i] for i in sorted(rng.permutation(len(ex))[: cfg["n_eval"]])])
+        for name, ex in tests.items()
+    }
+    pad, stop = tok.id(PAD), tok.id(EOS)
+
+    def evaluate(model: GPT) -> dict[str, float]:
+        out = {"val_loss": batched_loss(model, held["id"], pad)}
+        out.update({f"loss_{n}": batched_loss(model, p, pad) for n, p in held.items() if n != "id"})
+        return out
+
+    def final(model: GPT) -> dict[str, float]:
+        return {f"acc_{n}": exact_match(model, p, stop) for n, p in held.items()}
+
+    block = max(len(p) + len(r) for p, r in scan_pairs(tok, scan.all_examples()))
+    return Prepared(
+        tok,
+        PairBatches(scan_pairs(tok, train), batch_size, seed, pad),
+        evaluate,
+        block,
+        {"n_train": len(train), **{f"n_test_{n}": len(t) for n, t in tests.items()}},
+        final,
+    )
+
+
 def tasks_source(cfg: Mapping[str, Any], batch_size: int, seed: int) -> Prepared:
     template = get_template(cfg["template"])
     skills = cfg["skills"]
@@ -155,7 +202,12 @@ def tasks_source(cfg: Mapping[str, Any], batch_size: int, seed: int) -> Prepared
 
 
 def prepare(source: str, cfg: Mapping[str, Any], batch_size: int, seed: int) -> Prepared:
-    builders = {"markov": markov, "scan": scan_source, "tasks": tasks_source}
+    builders = {
+        "markov": markov,
+        "scan": scan_source,
+        "scan_composition": scan_composition_source,
+        "tasks": tasks_source,
+    }
     if source not in builders:
         raise ValueError(f"unknown source {source!r}; allowed: {list(SOURCES)}")
     return builders[source](cfg, batch_size, seed)

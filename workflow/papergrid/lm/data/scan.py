@@ -108,3 +108,66 @@ def around_right() -> tuple[list[Example], list[Example]]:
     train = [e for e in data if "around right" not in e.command]
     test = [e for e in data if "around right" in e.command and "turn around right" not in e.command]
     return train, test
+
+
+COMPOSITION_TESTS = ("id", "around_right", "add_jump", "length")
+
+
+def composition_split(
+    seed: int = 0,
+    extra_jump: int = 0,
+    max_train_actions: int = 22,
+    id_fraction: float = 0.1,
+    bare_jump_share: float = 0.1,
+) -> tuple[list[Example], dict[str, list[Example]]]:
+    """One training set held out from three compositional tests at once, so a single
+    model is scored on every split (the standard splits each need their own model).
+
+    Train has no "around right", no composite "jump" command (but bare "jump", repeated
+    to ``bare_jump_share`` of train as in add_jump, plus ``extra_jump`` composite ones)
+    and no output longer than ``max_train_actions``. Each test breaks exactly one rule:
+
+    - id: a random ``id_fraction`` of the commands that break none (never trained on);
+    - around_right: primitive verbs around right (not "turn around right" alone, as in
+      Loula et al.), no composite jump, short outputs;
+    - add_jump: composite jump commands, no "around right", short outputs;
+    - length: outputs longer than ``max_train_actions``, no jump, no "around right".
+    """
+    data = all_examples()
+
+    def around_right_(e: Example) -> bool:
+        return "around right" in e.command
+
+    def jump(e: Example) -> bool:
+        return "jump" in e.command.split() and e.command != "jump"
+
+    def long(e: Example) -> bool:
+        return e.n_actions > max_train_actions
+
+    rng = np.random.default_rng(seed)
+    jumps = [e for e in data if jump(e) and not around_right_(e) and not long(e)]
+    if not 0 <= extra_jump <= len(jumps):
+        raise ValueError(f"extra_jump must be in [0, {len(jumps)}], got {extra_jump}")
+    picked = set(rng.choice(len(jumps), extra_jump, replace=False).tolist())
+    clean = [e for e in data if not (around_right_(e) or jump(e) or long(e))]
+    order = rng.permutation(len(clean))
+    n_id = int(round(id_fraction * len(clean)))
+    held = set(order[:n_id].tolist())
+    train = [e for i, e in enumerate(clean) if i not in held]
+    train += [jumps[i] for i in sorted(picked)]
+    bare = next(e for e in data if e.command == "jump")
+    train += [bare] * int(round(bare_jump_share * len(train)))
+    tests = {
+        "id": [clean[i] for i in sorted(held)],
+        "around_right": [
+            e
+            for e in data
+            if around_right_(e)
+            and "turn around right" not in e.command
+            and not jump(e)
+            and not long(e)
+        ],
+        "add_jump": [e for i, e in enumerate(jumps) if i not in picked],
+        "length": [e for e in data if long(e) and not jump(e) and not around_right_(e)],
+    }
+    return train, tests

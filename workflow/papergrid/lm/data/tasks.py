@@ -6,8 +6,10 @@ Skills:
   equals the sum (the GSM8K rule in Tülu 3's verifier).
 - sort: "Sort: 5 3 9 1" -> "1 3 5 9"; exact match after trimming spaces.
 - reverse: "Reverse: kqzv" -> "vkqz"; exact match after trimming spaces.
-- format: "Write dog 3 times in upper case, separated by ';'" -> "DOG;DOG;DOG";
+- format: "Write kqz 3 times in upper case, separated by semicolon" -> "KQZ;KQZ;KQZ";
   correct if every constraint (count, case, separator) holds (an IFEval-style checker).
+  The word is a random three-letter string: a fixed word list gave so few distinct
+  prompts (a few hundred) that 500 held-out prompts left almost none to train on.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 SKILLS = ("addition", "sort", "reverse", "format")
-WORDS = ("cat", "dog", "sun", "map", "red", "box", "owl", "pen", "cup", "fig")
+WORD_LEN = 3  # letters of the format task's word
 SEPARATORS = {"comma": ",", "semicolon": ";", "dash": "-"}
 
 
@@ -53,7 +55,7 @@ def _reverse(rng: np.random.Generator, max_len: int) -> TaskExample:
 
 
 def _format(rng: np.random.Generator, max_count: int) -> TaskExample:
-    word = str(rng.choice(WORDS))
+    word = "".join(rng.choice(list(string.ascii_lowercase), size=WORD_LEN))
     count = int(rng.integers(2, max_count + 1))
     case = str(rng.choice(["upper", "lower"]))
     sep_name = str(rng.choice(sorted(SEPARATORS)))

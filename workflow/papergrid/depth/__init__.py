@@ -1,0 +1,1 @@
+"""Depth versus width at fixed parameter budgets (Petty et al. 2024)."""

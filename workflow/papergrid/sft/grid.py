@@ -1,0 +1,133 @@
+"""The SFT grid, planned without torch.
+
+Three families of runs start from the one base model:
+
+- ``main``: chat template x seed, every skill, summed-token loss (Tülu 3);
+- ``ablate``: one skill's SFT data left out, on the reference template, ``ablation_seeds``;
+- ``mean_loss``: the reference template with the per-batch mean loss, ``ablation_seeds``.
+
+Each job trains one family member's seeds in one process (imports cost ~7 s a process);
+``main`` jobs also average pairs of their seeds' weights (soups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from papergrid.contract import LM_FIELDS, RunContract
+from papergrid.lm.data.tasks import SKILLS
+
+VARIANTS = ("main", "ablate", "mean_loss")
+NONE = "none"  # the held_out value of runs that keep every skill
+
+CONTRACT = RunContract(
+    experiment="sft",
+    grid=(
+        pa.field("variant", pa.string()),  # main | ablate | mean_loss
+        pa.field("template", pa.string()),
+        pa.field("held_out", pa.string()),  # the skill left out of SFT, or "none"
+        pa.field("loss_reduction", pa.string()),  # sum | mean
+    ),
+    curve=(
+        pa.field("step", pa.int64()),
+        *LM_FIELDS,
+        pa.field("lr", pa.float64()),
+        pa.field("train_loss", pa.float64()),
+        pa.field("val_loss", pa.float64()),  # mean loss per response token, held-out prompts
+    ),
+    summary=(
+        pa.field("steps_run", pa.int64()),
+        *LM_FIELDS,
+        pa.field("train_loss", pa.float64()),
+        pa.field("val_loss", pa.float64()),
+        *(pa.field(f"acc_{s}", pa.float64()) for s in SKILLS),  # verifier, greedy decoding
+        pa.field("acc_mean", pa.float64()),  # over the evaluated skills
+    ),
+)
+
+SOUP_SCHEMA = pa.schema(
+    [
+        ("template", pa.string()),
+        ("seed_a", pa.int64()),
+        ("seed_b", pa.int64()),
+        *((f"acc_{s}", pa.float64()) for s in SKILLS),
+        ("acc_mean", pa.float64()),
+    ]
+)
+
+
+def check_block(block: Mapping[str, Any]) -> None:
+    """Cross-key checks the JSON schema cannot express, run before any job starts."""
+    from papergrid.config import ConfigError
+
+    g, problems = block["grid"], []
+    if block["reference_template"] not in g["template"]:
+        problems.append(
+            f"sft.reference_template: {block['reference_template']!r} is not among "
+            f"sft.grid.template {g['template']}"
+        )
+    if not set(g["ablation_seeds"]) <= set(g["seed"]):
+        problems.append(
+            f"sft.grid.ablation_seeds: {g['ablation_seeds']} must be a subset of "
+            f"sft.grid.seed {g['seed']} (ablations are compared with those main runs)"
+        )
+    for a, b in block["soups"]:
+        if a == b or a not in g["seed"] or b not in g["seed"]:
+            problems.append(
+                f"sft.soups: pair [{a}, {b}] needs two different seeds of sft.grid.seed"
+            )
+    skills = block["data"]["skills"]
+    unknown = sorted(set(g["ablate"]) - set(skills))
+    if unknown:
+        problems.append(f"sft.grid.ablate: {unknown} are not among sft.data.skills {skills}")
+    if len(g["seed"]) < 2:
+        problems.append("sft.grid.seed: needs at least 2 seeds for a seed spread")
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def variant_jobs(block: Mapping[str, Any]) -> list[str]:
+    """Names of the jobs beside the main grid: ablate-<skill> and mean_loss."""
+    out = [f"ablate-{s}" for s in block["grid"]["ablate"]]
+    if block["grid"]["mean_loss"]:
+        out.append("mean_loss")
+    return out
+
+
+def job_runs(block: Mapping[str, Any], job: str) -> list[dict[str, Any]]:
+    """Resolved configs of every seed of one job: main-<template>, ablate-<skill> or
+    mean_loss."""
+    variant, _, arg = job.partition("-")
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"unknown SFT job {job!r}; allowed: main-<template>, {variant_jobs(block)}"
+        )
+    g = block["grid"]
+    seeds = g["seed"] if variant == "main" else g["ablation_seeds"]
+    template = arg if variant == "main" else block["reference_template"]
+    held_out = arg if variant == "ablate" else NONE
+    reduction = "mean" if variant == "mean_loss" else "sum"
+    return [
+        {
+            "variant": variant,
+            "template": template,
+            "held_out": held_out,
+            "skills": [s for s in block["data"]["skills"] if s != held_out],
+            "eval_skills": list(block["data"]["skills"]),
+            "data": dict(block["data"]),
+            "train": {
+                **block["train"],
+                "seed": int(seed),
+                "loss_reduction": reduction,
+                "checkpoint_every": 0,
+            },
+        }
+        for seed in seeds
+    ]
+
+
+def run_id(run: Mapping[str, Any]) -> str:
+    return f"sft/{run['variant']}-{run['template']}-{run['held_out']}-s{run['train']['seed']}"

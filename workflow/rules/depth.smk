@@ -1,0 +1,195 @@
+# Depth versus width at fixed parameter budgets (Petty et al. 2024): budget x depth x seed.
+import papergrid.depth.grid as depth_grid
+
+DP = config["depth"]
+depth_grid.check_block(DP)
+DP_RUN = "results/depth/runs/b{budget}_L{depth}_s{seed}"
+DP_ALL = dict(
+    budget=DP["grid"]["budget"], depth=DP["grid"]["depth"], seed=DP["grid"]["seed"]
+)
+
+
+wildcard_constraints:
+    budget=r"\d+",
+    depth=r"\d+",
+
+
+# One job per (budget, depth) cell trains every seed: each process pays ~7 s of imports.
+rule depth_train:
+    output:
+        curve=expand(
+            f"{DP_RUN}/curve.parquet", seed=DP["grid"]["seed"], allow_missing=True
+        ),
+        summary=expand(
+            f"{DP_RUN}/summary.parquet", seed=DP["grid"]["seed"], allow_missing=True
+        ),
+        model=expand(f"{DP_RUN}/model.pt", seed=DP["grid"]["seed"], allow_missing=True),
+        vocab=expand(
+            f"{DP_RUN}/vocab.json", seed=DP["grid"]["seed"], allow_missing=True
+        ),
+    log:
+        logs("depth", "train/b{budget}_L{depth}"),
+    benchmark:
+        bench("depth", "train/b{budget}_L{depth}")
+    retries: 1
+    conda:
+        ENV
+    threads: 1
+    resources:
+        # SCAN sequences are at most 59 tokens; the Markov stage is much smaller
+        mem_mb=lambda wc, threads, attempt: train_request(
+            depth_grid.cell_runs(DP, wc.budget, wc.depth), 59, threads, attempt
+        )["mem_mb"],
+        runtime=lambda wc, threads, attempt: train_request(
+            depth_grid.cell_runs(DP, wc.budget, wc.depth), 59, threads, attempt
+        )["runtime"],
+        gpu=1 if config["device"] == "cuda" else 0,
+    params:
+        runs=lambda wc: canonical(depth_grid.cell_runs(DP, wc.budget, wc.depth)),
+        device=config["device"],
+        code=code("depth_train.py", "papergrid.depth.jobs"),
+    script:
+        "../scripts/depth_train.py"
+
+
+rule depth_aggregate:
+    input:
+        summaries=expand(f"{DP_RUN}/summary.parquet", **DP_ALL),
+        curves=expand(f"{DP_RUN}/curve.parquet", **DP_ALL),
+    output:
+        runs="results/depth/runs.parquet",
+        curves="results/depth/curves.parquet",
+    log:
+        logs("depth", "aggregate"),
+    benchmark:
+        bench("depth", "aggregate")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        schema="papergrid.depth.grid",
+        code=code("aggregate.py", "papergrid.aggregate", "papergrid.depth.grid"),
+    script:
+        "../scripts/aggregate.py"
+
+
+rule depth_fit:
+    input:
+        runs=rules.depth_aggregate.output.runs,
+    output:
+        parquet="results/depth/fits.parquet",
+        md="results/depth/fits.md",
+    log:
+        logs("depth", "fit"),
+    benchmark:
+        bench("depth", "fit")
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        share=DP["analysis"]["gain_share"],
+        n_boot=DP["analysis"]["n_boot"],
+        level=DP["analysis"]["level"],
+        code=code("depth_fit.py", "papergrid.depth.analysis"),
+    script:
+        "../scripts/depth_fit.py"
+
+
+rule depth_claims:
+    input:
+        runs=rules.depth_aggregate.output.runs,
+        fits=rules.depth_fit.output.parquet,
+    output:
+        parquet="results/depth/claims.parquet",
+        md="results/depth/claims.md",
+    log:
+        logs("depth", "claims"),
+    benchmark:
+        bench("depth", "claims")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        settings=canonical(
+            {
+                "compare_depth": DP["analysis"]["compare_depth"],
+                "saturation_depth": DP["analysis"]["saturation_depth"],
+                "share": DP["analysis"]["gain_share"],
+                "length_threshold": DP["analysis"]["length_threshold"],
+                "n_boot": DP["analysis"]["n_boot"],
+                "level": DP["analysis"]["level"],
+            }
+        ),
+        code=code("depth_claims.py", "papergrid.depth.analysis"),
+    script:
+        "../scripts/depth_claims.py"
+
+
+rule depth_figures:
+    input:
+        runs=rules.depth_aggregate.output.runs,
+        fits=rules.depth_fit.output.parquet,
+    output:
+        accuracy=report(
+            "results/depth/figures/accuracy.png",
+            caption="../report/depth_accuracy.rst",
+            category="depth",
+        ),
+        loss=report(
+            "results/depth/figures/loss.png",
+            caption="../report/depth_loss.rst",
+            category="depth",
+        ),
+        matched=report(
+            "results/depth/figures/matched_loss.png",
+            caption="../report/depth_matched.rst",
+            category="depth",
+        ),
+        latency=report(
+            "results/depth/figures/latency.png",
+            caption="../report/depth_latency.rst",
+            category="depth",
+        ),
+    log:
+        logs("depth", "figures"),
+    benchmark:
+        bench("depth", "figures")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    params:
+        code=code("depth_figures.py", "papergrid.depth.plots"),
+    script:
+        "../scripts/depth_figures.py"
+
+
+REPORT_SECTIONS.append(
+    {
+        "name": "depth",
+        "title": "Depth versus width at fixed parameter budgets (Petty et al. 2024)",
+        "tables": [
+            ("Claims", str(rules.depth_claims.output.md)),
+            ("Fits", str(rules.depth_fit.output.md)),
+        ],
+        "figures": [str(f) for f in rules.depth_figures.output],
+    }
+)
+
+
+rule depth:
+    input:
+        rules.depth_claims.output,
+        rules.depth_figures.output,
+    localrule: True
