@@ -96,7 +96,7 @@ def test_depth_grid_fits_and_claims(smoke_run):
     assert set(fits["metric"]) == {"lm_loss", "val_loss"}
     assert "depth_90pct_gain" in set(fits["param"])
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
-    assert len(claims) == 6 + 1  # six per budget, plus length over all budgets
+    assert len(claims) == 5 + 1  # five per budget, plus length over all budgets
     for fig in ("accuracy", "loss", "matched_loss", "latency"):
         assert (res / f"figures/{fig}.png").stat().st_size > 10_000
     assert "depth/figures/accuracy.png" in (smoke_run.path / "results/REPORT.md").read_text()

@@ -47,3 +47,16 @@ def train_request(runs, seq_len, threads, attempt, model=None):
         config["device"],
         attempt,
     )
+
+
+def run_outputs(path, seeds):
+    """A training job's per-seed outputs by kind, other wildcards left in place."""
+    return {
+        kind: expand(f"{path}/{kind}.{ext}", seed=seeds, allow_missing=True)
+        for kind, ext in (
+            ("curve", "parquet"),
+            ("summary", "parquet"),
+            ("model", "pt"),
+            ("vocab", "json"),
+        )
+    }

@@ -15,20 +15,8 @@ wildcard_constraints:
     job="|".join(SF_VARIANT_JOBS) or "no-variant-job",
 
 
-def sft_outputs(path, seeds):
-    return {
-        kind: expand(f"{path}/{kind}.{ext}", seed=seeds, allow_missing=True)
-        for kind, ext in (
-            ("curve", "parquet"),
-            ("summary", "parquet"),
-            ("model", "pt"),
-            ("vocab", "json"),
-        )
-    }
-
-
-SF_MAIN_OUT = sft_outputs(SF_MAIN, SF["grid"]["seed"])
-SF_VARIANT_OUT = sft_outputs(SF_VARIANT, SF["grid"]["ablation_seeds"])
+SF_MAIN_OUT = run_outputs(SF_MAIN, SF["grid"]["seed"])
+SF_VARIANT_OUT = run_outputs(SF_VARIANT, SF["grid"]["ablation_seeds"])
 
 
 # Trained once: every SFT run starts from these weights and this vocabulary.
