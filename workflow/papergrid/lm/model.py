@@ -51,16 +51,16 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)
-        causal = True
+        extending = cache is not None and "k" in cache
+        if extending:
+            if T > 1:
+                raise ValueError("a cached step takes one new position at a time")
+            k = torch.cat([cache["k"], k], dim=2)
+            v = torch.cat([cache["v"], v], dim=2)
         if cache is not None:
-            if "k" in cache:
-                k = torch.cat([cache["k"], k], dim=2)
-                v = torch.cat([cache["v"], v], dim=2)
-                causal = T > 1
-                if causal:
-                    raise ValueError("a cached step takes one new position at a time")
             cache["k"], cache["v"] = k, v
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, nh, T, hs)
+        # one new query may see every cached position: no mask then
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=not extending)  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.out(y)
 

@@ -44,10 +44,11 @@ def train_base(
     runtime.configure(threads, tcfg.seed)
     dev = runtime.resolve_device(device)
     train_texts, val_texts = base_corpus(cfg)
-    tok = build_tokenizer(train_texts + val_texts + sft_texts(cfg))
+    examples = sft_examples(cfg)
+    tok = build_tokenizer(train_texts + val_texts + sft_texts(cfg, examples))
     data = base_prepared(cfg, tok, tcfg.batch_size, tcfg.seed)
     # context for the longest chat-formatted example under any template
-    block = max(longest(cfg, tok, name) for name in TEMPLATES)
+    block = max(longest(examples, tok, name) for name in TEMPLATES)
     mcfg = GPTConfig(vocab_size=len(tok), block_size=block, **model_cfg)
     torch.manual_seed(tcfg.seed)
     model = GPT(mcfg)
@@ -63,24 +64,27 @@ def train_base(
     return result.final["val_loss"]
 
 
-def sft_texts(cfg: Mapping[str, Any]) -> list[str]:
-    """Every string SFT and evaluation will encode, so the vocabulary covers them."""
+def sft_examples(cfg: Mapping[str, Any]) -> list:
+    """Every example SFT and evaluation will encode (built once for the base job)."""
     from papergrid.sft.data import eval_examples, training_examples
 
     ex = eval_examples(cfg["skills"], cfg["n_eval_per_skill"], cfg["sizes"])
-    ex += training_examples(cfg["skills"], cfg["n_sft_per_skill"], SFT_SEED, cfg["sizes"], set())
-    return [e.prompt + e.reference for e in ex]
+    return ex + training_examples(
+        cfg["skills"], cfg["n_sft_per_skill"], SFT_SEED, cfg["sizes"], set()
+    )
 
 
-def longest(cfg: Mapping[str, Any], tok: Tokenizer, template: str) -> int:
+def sft_texts(cfg: Mapping[str, Any], examples: list | None = None) -> list[str]:
+    """The strings of :func:`sft_examples`, so the vocabulary covers them."""
+    return [e.prompt + e.reference for e in examples or sft_examples(cfg)]
+
+
+def longest(examples: list, tok: Tokenizer, template: str) -> int:
     from papergrid.lm.data.templates import get_template
-    from papergrid.sft.data import eval_examples, training_examples
 
     tpl = get_template(template)
-    ex = eval_examples(cfg["skills"], cfg["n_eval_per_skill"], cfg["sizes"])
-    ex += training_examples(cfg["skills"], cfg["n_sft_per_skill"], SFT_SEED, cfg["sizes"], set())
     # decoding may run two tokens past the longest reference
-    return max(len(tok.encode(tpl.prompt(e.prompt) + e.reference + tpl.stop)) for e in ex) + 2
+    return max(len(tok.encode(tpl.prompt(e.prompt) + e.reference + tpl.stop)) for e in examples) + 2
 
 
 def load_base(path: str) -> tuple[GPTConfig, dict]:
