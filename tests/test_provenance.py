@@ -37,13 +37,33 @@ def test_hash_follows_imports_inside_the_package(fake_package):
     (fake_package / "c.py").write_text("def f():\n    from fakepkg import b\n    return b.Y\n")
     (fake_package / "d.py").write_text("from .a import X\nimport os\n")
     assert set(module_closure("fakepkg.c")) == {"fakepkg.c", "fakepkg", "fakepkg.b"}
-    assert set(module_closure("fakepkg.d")) == {"fakepkg.d", "fakepkg.a"}
+    # the package's __init__ runs on any import of its modules, so it counts
+    assert set(module_closure("fakepkg.d")) == {"fakepkg.d", "fakepkg", "fakepkg.a"}
     before = source_hash("fakepkg.c")
     (fake_package / "b.py").write_text("Y = 4\n")  # reached only through a lazy import
     assert source_hash("fakepkg.c") != before
     before_d = source_hash("fakepkg.d")
     (fake_package / "b.py").write_text("Y = 5\n")
     assert source_hash("fakepkg.d") == before_d
+
+
+def test_hash_reads_modules_without_importing_them(fake_package):
+    # a dry run hashes code for every rule; importing would load torch each time
+    sub = fake_package / "sub"
+    sub.mkdir()
+    (sub / "__init__.py").write_text("raise RuntimeError('imported')\n")
+    (sub / "heavy.py").write_text("raise RuntimeError('imported')\nZ = 1\n")
+    (fake_package / "e.py").write_text("from fakepkg.sub.heavy import Z\n")
+    assert set(module_closure("fakepkg.e")) == {
+        "fakepkg.e",
+        "fakepkg",
+        "fakepkg.sub",
+        "fakepkg.sub.heavy",
+    }
+    before = source_hash("fakepkg.e")
+    assert not [m for m in sys.modules if m.startswith("fakepkg.sub")]
+    (sub / "heavy.py").write_text("Z = 2\n")
+    assert source_hash("fakepkg.e") != before
 
 
 def test_unknown_module_is_an_error():

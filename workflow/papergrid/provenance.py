@@ -15,23 +15,40 @@ import hashlib
 import importlib.util
 import json
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 
-def _module_files(module: str) -> list[Path]:
-    spec = importlib.util.find_spec(module)
+def _module_file(module: str) -> Path:
+    """The source file of ``module``, found on disk without importing anything.
+
+    ``importlib.util.find_spec`` of a submodule imports its parent packages, and
+    ``from pkg.mod import name`` makes us ask about ``pkg.mod.name``, which would import
+    ``pkg.mod`` (and torch with it): seconds on every dry run. Only the top-level
+    package is located through the import system; the rest is path arithmetic.
+    """
+    root, _, rest = module.partition(".")
+    spec = importlib.util.find_spec(root)
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError(f"source_hash: no module named {module!r}")
-    # A package contributes its __init__.py; submodules count only when imported.
-    return [Path(spec.origin)]
+    if not rest:
+        return Path(spec.origin)
+    if not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"source_hash: {root!r} is not a package ({module!r})")
+    base = Path(next(iter(spec.submodule_search_locations))).joinpath(*rest.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    raise ModuleNotFoundError(f"source_hash: no module named {module!r}")
 
 
-def _imported(path: Path, module: str, root: str) -> set[str]:
-    """Modules under ``root`` that the file imports, anywhere in its body."""
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+@cache
+def _imports_in(source: str, module: str, is_package: bool, root: str) -> frozenset[str]:
+    # keyed on the text itself: a file edited between calls is parsed again
+    package = module if is_package else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -43,7 +60,15 @@ def _imported(path: Path, module: str, root: str) -> set[str]:
             found.add(base)
             # `from pkg import mod` may name a submodule
             found.update(f"{base}.{a.name}" for a in node.names)
-    return {m for m in found if m == root or m.startswith(root + ".")}
+    return frozenset(m for m in found if m == root or m.startswith(root + "."))
+
+
+def _imported(path: Path, module: str, root: str) -> set[str]:
+    """Modules under ``root`` that the file imports, anywhere in its body, plus the
+    packages above ``module``, whose ``__init__`` runs when it is imported."""
+    parts = module.split(".")
+    parents = {".".join(parts[:i]) for i in range(1, len(parts))}
+    return set(_imports_in(path.read_text(), module, path.name == "__init__.py", root)) | parents
 
 
 def module_closure(*modules: str) -> dict[str, list[Path]]:
@@ -55,15 +80,13 @@ def module_closure(*modules: str) -> dict[str, list[Path]]:
         if module in files:
             continue
         try:
-            paths = _module_files(module)
+            path = _module_file(module)
         except ModuleNotFoundError:
             if module in modules:
                 raise
             continue  # `from pkg import name` where name is not a module
-        files[module] = paths
-        root = module.split(".")[0]
-        for path in paths:
-            todo.extend(_imported(path, module, root) - files.keys())
+        files[module] = [path]
+        todo.extend(_imported(path, module, module.split(".")[0]) - files.keys())
     return files
 
 

@@ -1,4 +1,5 @@
 # Shared set-up: config validation, code hashes, path helpers.
+from functools import cache
 from pathlib import Path
 
 from papergrid.config import load_schema, validate_config
@@ -32,6 +33,16 @@ def bench(experiment, name):
     return f"results/benchmarks/{experiment}/{name}.tsv"
 
 
+@cache
+def job_runs(grid, *key):
+    """The canonical resolved run configs of one training job, ``grid(*key)``.
+
+    ``grid`` is a module-level partial of an experiment's grid function over its config
+    block. Snakemake evaluates a job's params and each resource several times while
+    planning (DAG, conda env, scheduler); memoising keeps that to once per job."""
+    return canonical(grid(*key))
+
+
 def train_request(runs, seq_len, threads, attempt, model=None):
     """mem_mb and runtime of a job training ``runs`` (one shape, one schedule)."""
     from papergrid.resources import train_request as request
@@ -49,14 +60,30 @@ def train_request(runs, seq_len, threads, attempt, model=None):
     )
 
 
+LM_RUN_FILES = (
+    ("curve", "parquet"),
+    ("summary", "parquet"),
+    ("model", "pt"),
+    ("vocab", "json"),
+)
+
+
 def run_outputs(path, seeds):
     """A training job's per-seed outputs by kind, other wildcards left in place."""
     return {
         kind: expand(f"{path}/{kind}.{ext}", seed=seeds, allow_missing=True)
-        for kind, ext in (
-            ("curve", "parquet"),
-            ("summary", "parquet"),
-            ("model", "pt"),
-            ("vocab", "json"),
-        )
+        for kind, ext in LM_RUN_FILES
+    }
+
+
+# Grid experiments whose runs nothing downstream reads one by one (weights, precision,
+# depth) declare each training job's cell as one directory() output, with a folder per
+# run inside, and pass the per-run paths as a param. Snakemake spends about 0.25 ms of
+# every dry run per declared file; at 24 files per precision cell that was most of the
+# planning time of a thousand-cell grid (README, "Planning a large grid").
+def cell_files(run, wildcards, kinds=LM_RUN_FILES, **values):
+    """{kind: [path of each run]} inside one cell's directory, in ``values``' order."""
+    return {
+        kind: expand(f"{run}/{kind}.{ext}", **dict(wildcards.items()), **values)
+        for kind, ext in kinds
     }

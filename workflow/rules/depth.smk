@@ -1,12 +1,16 @@
 # Depth versus width at fixed parameter budgets (Petty et al. 2024): budget x depth x seed.
+from functools import partial
+
 import papergrid.depth.grid as depth_grid
 
 DP = config["depth"]
 depth_grid.check_block(DP)
-DP_RUN = "results/depth/runs/b{budget}_L{depth}_s{seed}"
+DP_CELL = "results/depth/runs/b{budget}_L{depth}"
+DP_RUN = f"{DP_CELL}/s{{seed}}"
 DP_ALL = dict(
     budget=DP["grid"]["budget"], depth=DP["grid"]["depth"], seed=DP["grid"]["seed"]
 )
+DP_JOB = partial(depth_grid.cell_runs, DP)
 
 
 wildcard_constraints:
@@ -17,16 +21,7 @@ wildcard_constraints:
 # One job per (budget, depth) cell trains every seed: each process pays ~7 s of imports.
 rule depth_train:
     output:
-        curve=expand(
-            f"{DP_RUN}/curve.parquet", seed=DP["grid"]["seed"], allow_missing=True
-        ),
-        summary=expand(
-            f"{DP_RUN}/summary.parquet", seed=DP["grid"]["seed"], allow_missing=True
-        ),
-        model=expand(f"{DP_RUN}/model.pt", seed=DP["grid"]["seed"], allow_missing=True),
-        vocab=expand(
-            f"{DP_RUN}/vocab.json", seed=DP["grid"]["seed"], allow_missing=True
-        ),
+        cell=directory(DP_CELL),
     log:
         logs("depth", "train/b{budget}_L{depth}"),
     benchmark:
@@ -38,14 +33,15 @@ rule depth_train:
     resources:
         # SCAN sequences are at most 59 tokens; the Markov stage is much smaller
         mem_mb=lambda wc, threads, attempt: train_request(
-            depth_grid.cell_runs(DP, wc.budget, wc.depth), 59, threads, attempt
+            job_runs(DP_JOB, wc.budget, wc.depth), 59, threads, attempt
         )["mem_mb"],
         runtime=lambda wc, threads, attempt: train_request(
-            depth_grid.cell_runs(DP, wc.budget, wc.depth), 59, threads, attempt
+            job_runs(DP_JOB, wc.budget, wc.depth), 59, threads, attempt
         )["runtime"],
         gpu=1 if config["device"] == "cuda" else 0,
     params:
-        runs=lambda wc: canonical(depth_grid.cell_runs(DP, wc.budget, wc.depth)),
+        runs=lambda wc: job_runs(DP_JOB, wc.budget, wc.depth),
+        files=lambda wc: cell_files(DP_RUN, wc, seed=DP["grid"]["seed"]),
         device=config["device"],
         code=code("depth_train.py", "papergrid.depth.jobs"),
     script:
@@ -54,8 +50,7 @@ rule depth_train:
 
 rule depth_aggregate:
     input:
-        summaries=expand(f"{DP_RUN}/summary.parquet", **DP_ALL),
-        curves=expand(f"{DP_RUN}/curve.parquet", **DP_ALL),
+        cells=expand(DP_CELL, budget=DP["grid"]["budget"], depth=DP["grid"]["depth"]),
     output:
         runs="results/depth/runs.parquet",
         curves="results/depth/curves.parquet",
@@ -71,6 +66,8 @@ rule depth_aggregate:
         runtime=10,
     params:
         schema="papergrid.depth.grid",
+        summaries=expand(f"{DP_RUN}/summary.parquet", **DP_ALL),
+        curves=expand(f"{DP_RUN}/curve.parquet", **DP_ALL),
         code=code("aggregate.py", "papergrid.aggregate", "papergrid.depth.grid"),
     script:
         "../scripts/aggregate.py"

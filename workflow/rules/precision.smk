@@ -1,19 +1,16 @@
 # Scaling laws for precision (Kumar et al. 2024): size x tokens per parameter x bits.
+from functools import partial
+
 import papergrid.precision.grid as precision_grid
-from papergrid.lm.data.markov import MarkovSource
 
 PR = config["precision"]
 precision_grid.check_block(PR)
 PR_RATIOS = [f"{r:g}" for r in PR["grid"]["tokens_per_param"]]
 PR_BITS = [str(b) for b in PR["grid"]["train_bits"]]
-PR_RUN = "results/precision/runs/d{d_model}_r{ratio}_p{bits}"
-PR_FLOOR = MarkovSource(
-    **{
-        k: PR["markov"][k]
-        for k in ("vocab", "order", "branching", "zipf_s", "smoothing")
-    },
-    seed=PR["markov"]["table_seed"],
-).entropy_rate
+PR_CELL = "results/precision/runs/d{d_model}_r{ratio}"
+PR_RUN = f"{PR_CELL}/p{{bits}}"
+PR_ALL = dict(d_model=PR["grid"]["d_model"], ratio=PR_RATIOS, bits=PR_BITS)
+PR_JOB = partial(precision_grid.cell_runs, PR)
 
 
 wildcard_constraints:
@@ -25,10 +22,7 @@ wildcard_constraints:
 # One job per (size, D/N) cell trains every precision: each process pays ~7 s of imports.
 rule precision_train:
     output:
-        curve=expand(f"{PR_RUN}/curve.parquet", bits=PR_BITS, allow_missing=True),
-        summary=expand(f"{PR_RUN}/summary.parquet", bits=PR_BITS, allow_missing=True),
-        model=expand(f"{PR_RUN}/model.pt", bits=PR_BITS, allow_missing=True),
-        vocab=expand(f"{PR_RUN}/vocab.json", bits=PR_BITS, allow_missing=True),
+        cell=directory(PR_CELL),
     log:
         logs("precision", "train/d{d_model}_r{ratio}"),
     benchmark:
@@ -39,20 +33,21 @@ rule precision_train:
     threads: 1
     resources:
         mem_mb=lambda wc, threads, attempt: train_request(
-            precision_grid.cell_runs(PR, wc.d_model, wc.ratio),
+            job_runs(PR_JOB, wc.d_model, wc.ratio),
             PR["markov"]["seq_len"],
             threads,
             attempt,
         )["mem_mb"],
         runtime=lambda wc, threads, attempt: train_request(
-            precision_grid.cell_runs(PR, wc.d_model, wc.ratio),
+            job_runs(PR_JOB, wc.d_model, wc.ratio),
             PR["markov"]["seq_len"],
             threads,
             attempt,
         )["runtime"],
         gpu=1 if config["device"] == "cuda" else 0,
     params:
-        runs=lambda wc: canonical(precision_grid.cell_runs(PR, wc.d_model, wc.ratio)),
+        runs=lambda wc: job_runs(PR_JOB, wc.d_model, wc.ratio),
+        files=lambda wc: cell_files(PR_RUN, wc, bits=PR_BITS),
         device=config["device"],
         code=code("precision_train.py", "papergrid.precision.jobs"),
     script:
@@ -61,18 +56,7 @@ rule precision_train:
 
 rule precision_aggregate:
     input:
-        summaries=expand(
-            f"{PR_RUN}/summary.parquet",
-            d_model=PR["grid"]["d_model"],
-            ratio=PR_RATIOS,
-            bits=PR_BITS,
-        ),
-        curves=expand(
-            f"{PR_RUN}/curve.parquet",
-            d_model=PR["grid"]["d_model"],
-            ratio=PR_RATIOS,
-            bits=PR_BITS,
-        ),
+        cells=expand(PR_CELL, d_model=PR["grid"]["d_model"], ratio=PR_RATIOS),
     output:
         runs="results/precision/runs.parquet",
         curves="results/precision/curves.parquet",
@@ -88,6 +72,8 @@ rule precision_aggregate:
         runtime=10,
     params:
         schema="papergrid.precision.grid",
+        summaries=expand(f"{PR_RUN}/summary.parquet", **PR_ALL),
+        curves=expand(f"{PR_RUN}/curve.parquet", **PR_ALL),
         code=code("aggregate.py", "papergrid.aggregate", "papergrid.precision.grid"),
     script:
         "../scripts/aggregate.py"
@@ -112,7 +98,17 @@ rule precision_fit:
     params:
         n_boot=PR["analysis"]["n_boot"],
         level=PR["analysis"]["level"],
-        entropy_floor=PR_FLOOR,
+        markov={
+            k: PR["markov"][k]
+            for k in (
+                "vocab",
+                "order",
+                "branching",
+                "zipf_s",
+                "smoothing",
+                "table_seed",
+            )
+        },
         code=code("precision_fit.py", "papergrid.precision.analysis"),
     script:
         "../scripts/precision_fit.py"

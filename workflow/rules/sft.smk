@@ -1,4 +1,6 @@
 # Tülu 3 SFT at small scale: base model once, then template x seed, data ablation, soups.
+from functools import partial
+
 import papergrid.sft.grid as sft_grid
 
 SF = config["sft"]
@@ -17,6 +19,7 @@ wildcard_constraints:
 
 SF_MAIN_OUT = run_outputs(SF_MAIN, SF["grid"]["seed"])
 SF_VARIANT_OUT = run_outputs(SF_VARIANT, SF["grid"]["ablation_seeds"])
+SF_JOB = partial(sft_grid.job_runs, SF)
 
 
 # Trained once: every SFT run starts from these weights and this vocabulary.
@@ -68,14 +71,14 @@ rule sft_main:
     threads: 1
     resources:
         mem_mb=lambda wc, threads, attempt: train_request(
-            sft_grid.job_runs(SF, f"main-{wc.template}"),
+            job_runs(SF_JOB, f"main-{wc.template}"),
             SF_SEQ,
             threads,
             attempt,
             SF["base"]["model"],
         )["mem_mb"],
         runtime=lambda wc, threads, attempt: train_request(
-            sft_grid.job_runs(SF, f"main-{wc.template}"),
+            job_runs(SF_JOB, f"main-{wc.template}"),
             SF_SEQ,
             threads,
             attempt,
@@ -83,7 +86,7 @@ rule sft_main:
         )["runtime"],
         gpu=1 if config["device"] == "cuda" else 0,
     params:
-        runs=lambda wc: canonical(sft_grid.job_runs(SF, f"main-{wc.template}")),
+        runs=lambda wc: job_runs(SF_JOB, f"main-{wc.template}"),
         soups=SF["soups"],
         device=config["device"],
         code=code("sft_train.py", "papergrid.sft.jobs"),
@@ -108,14 +111,14 @@ rule sft_variant:
     threads: 1
     resources:
         mem_mb=lambda wc, threads, attempt: train_request(
-            sft_grid.job_runs(SF, wc.job),
+            job_runs(SF_JOB, wc.job),
             SF_SEQ,
             threads,
             attempt,
             SF["base"]["model"],
         )["mem_mb"],
         runtime=lambda wc, threads, attempt: train_request(
-            sft_grid.job_runs(SF, wc.job),
+            job_runs(SF_JOB, wc.job),
             SF_SEQ,
             threads,
             attempt,
@@ -123,7 +126,7 @@ rule sft_variant:
         )["runtime"],
         gpu=1 if config["device"] == "cuda" else 0,
     params:
-        runs=lambda wc: canonical(sft_grid.job_runs(SF, wc.job)),
+        runs=lambda wc: job_runs(SF_JOB, wc.job),
         soups=[],
         device=config["device"],
         code=code("sft_train.py", "papergrid.sft.jobs"),

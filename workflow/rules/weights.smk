@@ -1,9 +1,14 @@
 # "Weights don't move" (Jesus et al. 2021): width x optimizer x seed.
+from functools import partial
 
 import papergrid.weights.grid as weights_grid
 
 W = config["weights"]
-W_RUN = "results/weights/runs/w{width}_{optimizer}_s{seed}"
+W_CELL = "results/weights/runs/w{width}_{optimizer}"
+W_RUN = f"{W_CELL}/s{{seed}}"
+W_FILES = (("curve", "parquet"), ("summary", "parquet"), ("matrices", "npz"))
+# in a fixed order: the aggregate's file list is a param, so config key order must not move it
+W_ALL = {key: W["grid"][key] for key in ("width", "optimizer", "seed")}
 
 
 wildcard_constraints:
@@ -13,6 +18,7 @@ wildcard_constraints:
 
 
 W_SHOWN = weights_grid.shown_cells(W)
+W_JOB = partial(weights_grid.cell_runs, W)
 
 
 rule weights_data:
@@ -43,15 +49,7 @@ rule weights_train:
     input:
         data=rules.weights_data.output.data,
     output:
-        curves=expand(
-            f"{W_RUN}/curve.parquet", seed=W["grid"]["seed"], allow_missing=True
-        ),
-        summaries=expand(
-            f"{W_RUN}/summary.parquet", seed=W["grid"]["seed"], allow_missing=True
-        ),
-        matrices=expand(
-            f"{W_RUN}/matrices.npz", seed=W["grid"]["seed"], allow_missing=True
-        ),
+        cell=directory(W_CELL),
     log:
         logs("weights", "train/w{width}_{optimizer}"),
     benchmark:
@@ -65,7 +63,8 @@ rule weights_train:
         mem_mb=lambda wc, attempt: (1500 + int(wc.width) ** 2 * 64 // 2**20) * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
     params:
-        runs=lambda wc: canonical(weights_grid.cell_runs(W, wc.width, wc.optimizer)),
+        runs=lambda wc: job_runs(W_JOB, wc.width, wc.optimizer),
+        files=lambda wc: cell_files(W_RUN, wc, W_FILES, seed=W["grid"]["seed"]),
         device=config["device"],
         code=code("weights_train.py", "papergrid.weights.jobs"),
     script:
@@ -74,8 +73,7 @@ rule weights_train:
 
 rule weights_aggregate:
     input:
-        summaries=expand(f"{W_RUN}/summary.parquet", **W["grid"]),
-        curves=expand(f"{W_RUN}/curve.parquet", **W["grid"]),
+        cells=expand(W_CELL, width=W["grid"]["width"], optimizer=W["grid"]["optimizer"]),
     output:
         runs="results/weights/runs.parquet",
         curves="results/weights/curves.parquet",
@@ -91,6 +89,8 @@ rule weights_aggregate:
         runtime=10,
     params:
         schema="papergrid.weights.schema",
+        summaries=expand(f"{W_RUN}/summary.parquet", **W_ALL),
+        curves=expand(f"{W_RUN}/curve.parquet", **W_ALL),
         code=code("aggregate.py", "papergrid.aggregate", "papergrid.weights.schema"),
     script:
         "../scripts/aggregate.py"
@@ -150,12 +150,7 @@ rule weights_figures:
         runs=rules.weights_aggregate.output.runs,
         curves=rules.weights_aggregate.output.curves,
         fits=rules.weights_fit.output.parquet,
-        matrices=[
-            f"{W_RUN}/matrices.npz".format(
-                width=w, optimizer=opt, seed=W["grid"]["seed"][0]
-            )
-            for opt, w in W_SHOWN
-        ],
+        cells=[W_CELL.format(width=w, optimizer=opt) for opt, w in W_SHOWN],
     output:
         stamps=report(
             "results/weights/figures/stamps.png",
@@ -184,6 +179,12 @@ rule weights_figures:
         runtime=10,
     params:
         matrix_keys=W_SHOWN,
+        matrices=[
+            f"{W_RUN}/matrices.npz".format(
+                width=w, optimizer=opt, seed=W["grid"]["seed"][0]
+            )
+            for opt, w in W_SHOWN
+        ],
         auc_threshold=W["analysis"]["auc_threshold"],
         code=code("weights_figures.py", "papergrid.weights.plots"),
     script:

@@ -1,6 +1,7 @@
 """Train every seed of one (budget, depth) cell: Markov LM loss, then SCAN.
 
-Outputs per seed: curve, summary (Parquet), model, vocab. Params: runs, device, code.
+Output: cell (a directory). Params: runs, files (per seed, inside cell: curve, summary,
+model, vocab), device, code.
 """
 
 from papergrid.depth.jobs import train_cell
@@ -12,5 +13,5 @@ train_cell(
     snakemake.params.device,
     snakemake.threads,
     snakemake.params.code,
-    {k: list(snakemake.output[k]) for k in ("curve", "summary", "model", "vocab")},
+    snakemake.params.files,
 )

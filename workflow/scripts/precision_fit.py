@@ -11,5 +11,5 @@ fit_job(
     snakemake.threads,
     snakemake.output.parquet,
     snakemake.output.md,
-    snakemake.params.entropy_floor,
+    snakemake.params.markov,
 )

@@ -1,6 +1,7 @@
 """Train every precision of one (size, D/N) cell, then evaluate each after PTQ.
 
-Outputs per precision: curve, summary (Parquet), model, vocab. Params: runs, device, code.
+Output: cell (a directory). Params: runs, files (per precision, inside cell: curve,
+summary, model, vocab), device, code.
 """
 
 from papergrid.logs import setup_logging
@@ -12,5 +13,5 @@ train_cell(
     snakemake.params.device,
     snakemake.threads,
     snakemake.params.code,
-    {k: list(snakemake.output[k]) for k in ("curve", "summary", "model", "vocab")},
+    snakemake.params.files,
 )

@@ -8,7 +8,7 @@ figures_job(
     snakemake.input.runs,
     snakemake.input.fits,
     snakemake.input.curves,
-    dict(zip(snakemake.params.matrix_keys, snakemake.input.matrices, strict=True)),
+    dict(zip(snakemake.params.matrix_keys, snakemake.params.matrices, strict=True)),
     snakemake.params.auc_threshold,
     snakemake.output.stamps,
     snakemake.output.scaling,

@@ -1,7 +1,7 @@
 """Train every seed of one (width, optimizer) cell.
 
-Input: data (npz). Outputs per seed: curves, summaries (Parquet), matrices (npz).
-Params: runs (resolved run configs, in seed order), device, code (hash of the training modules).
+Input: data (npz). Output: cell (a directory). Params: runs (resolved run configs, in
+seed order), files (per seed, inside cell: curve, summary, matrices), device, code.
 """
 
 from papergrid.logs import setup_logging
@@ -14,7 +14,7 @@ train_job(
     device=snakemake.params.device,
     threads=snakemake.threads,
     code_hash=snakemake.params.code,
-    curve_paths=snakemake.output.curves,
-    summary_paths=snakemake.output.summaries,
-    matrices_paths=snakemake.output.matrices,
+    curve_paths=snakemake.params.files["curve"],
+    summary_paths=snakemake.params.files["summary"],
+    matrices_paths=snakemake.params.files["matrices"],
 )
