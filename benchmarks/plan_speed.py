@@ -5,7 +5,7 @@ Usage: python benchmarks/plan_speed.py
 Plans (dry run, nothing executed) in a temporary copy of the workflow:
 1. config.paper.yaml as shipped (every experiment at paper scale);
 2. the same widened until the DAG has thousands of jobs: 100 widths x 3 optimizers and
-   16 sizes x 64 (then 128) token ratios;
+   16 sizes x 64 (then 128) token ratios, precision packed per (size, D/N) cell;
 3. Snakemake's own floor: a workflow of one empty script rule shaped like a training
    rule (conda, log, benchmark, threads, resources, params, a directory output), with
    as many jobs.
@@ -92,6 +92,7 @@ def main() -> None:
         stress = {
             "weights": {"grid": {"width": list(range(16, 1616, 16))}},
             "precision": {
+                "pack": True,  # thousands of small points, as a laptop-scale grid packs them
                 "sizes": sizes,
                 "grid": {
                     "d_model": [s["d_model"] for s in sizes],

@@ -92,6 +92,8 @@ def test_train_requests_grow_with_size_schedule_and_attempt():
     b = train_request(big, 1000, 64, 64, 3, 1, "cpu", 1)
     assert a["mem_mb"] < b["mem_mb"] and a["runtime"] < b["runtime"]
     assert train_request(small, 10**6, 64, 64, 3, 1, "cpu", 1)["runtime"] > a["runtime"]
-    assert train_request(big, 1000, 64, 64, 3, 1, "cuda", 1)["runtime"] < b["runtime"]
+    on_gpu = train_request(big, 1000, 64, 64, 3, 1, "cuda", 1)
+    assert on_gpu["runtime"] < b["runtime"]
+    assert on_gpu["mem_mb"] < b["mem_mb"]  # host memory: activations stay on the GPU
     twice = train_request(small, 1000, 64, 64, 3, 1, "cpu", 2)
     assert twice == {k: 2 * v for k, v in a.items()}

@@ -16,7 +16,7 @@ from papergrid.claims import CLAIMS_SCHEMA
 from papergrid.contract import read_checked
 from papergrid.weights.schema import CONTRACT
 
-from .conftest import ROOT, copy_workflow
+from .conftest import ROOT, copy_workflow, parse_dry_run
 
 pytestmark = pytest.mark.workflow
 
@@ -77,6 +77,28 @@ def test_precision_grid_fits_and_claims(smoke_run):
     assert "entropy floor" in (res / "fits.md").read_text()
     for fig in ("loss", "neff", "ptq", "residuals"):
         assert (res / f"figures/{fig}.png").exists()
+
+
+def test_unpacked_runs_are_jobs_of_their_own_with_the_same_metrics(tmp_path, smoke_run):
+    wf = copy_workflow(tmp_path)
+
+    def one_cell_unpacked(cfg):
+        cfg["precision"]["pack"] = False
+        cfg["precision"]["grid"].update(d_model=[4], tokens_per_param=[2])
+
+    set_smoke(wf, one_cell_unpacked)
+    jobs = parse_dry_run(wf.snakemake("-n", "precision_aggregate").stdout)
+    assert sorted(j["bits"] for j in jobs["precision_train"]) == ["4", "8", "fp"]
+    wf.snakemake("--cores", "2", "precision_aggregate")
+    assert (tmp_path / "results/logs/precision/train/d4_r2_p8.log").exists()
+    unpacked = pd.read_parquet(tmp_path / "results/precision/runs.parquet")
+    packed = pd.read_parquet(smoke_run.path / "results/precision/runs.parquet")
+    packed = packed[(packed["d_model"] == 4) & (packed["tokens_per_param"] == 2)]
+    unpacked, packed = (t.sort_values("run_id").reset_index(drop=True) for t in (unpacked, packed))
+    assert list(unpacked["run_id"]) == list(packed["run_id"]) and len(packed) == 3
+    pd.testing.assert_frame_equal(
+        unpacked.drop(columns="wall_seconds"), packed.drop(columns="wall_seconds")
+    )
 
 
 def test_depth_grid_fits_and_claims(smoke_run):
@@ -296,6 +318,7 @@ def test_paper_scale_config_plans_cleanly(tmp_path):
         if len(line.split()) == 2 and line.split()[1].isdigit()
     )
     assert int(counts["weights_train"]) == 7 * 3  # cells: width x optimizer
-    assert int(counts["precision_train"]) == 4 * 5  # cells: size x D/N
-    assert int(counts["depth_train"]) == 3 * 7  # cells: budget x depth
+    # precision and depth are not packed at paper scale: one job per run
+    assert int(counts["precision_train"]) == 4 * 5 * 6  # size x D/N x precision
+    assert int(counts["depth_train"]) == 3 * 7 * 5  # budget x depth x seed
     assert int(counts["sft_main"]) == 6 and int(counts["sft_variant"]) == 4 + 1

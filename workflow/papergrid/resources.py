@@ -35,5 +35,7 @@ def train_request(
     rate = GPU_FLOPS if device == "cuda" else CPU_FLOPS * max(1, threads)
     minutes = 5 + 2 * 6 * n * tokens * n_runs / rate / 60  # start-up plus twice the estimate
     activations = batch_size * seq_len * model["d_model"] * model["n_layer"] * ACTIVATION_BYTES
+    if device == "cuda":  # activations live on the GPU; the host holds a checkpoint's copy
+        activations = 0
     mem = BASE_MB + (16 * n + activations) / 2**20  # weights, grads, Adam moments in fp32
     return {"mem_mb": attempt * math.ceil(mem), "runtime": attempt * max(10, math.ceil(minutes))}

@@ -1,5 +1,6 @@
 # Shared set-up: config validation, code hashes, path helpers.
 from functools import cache
+from itertools import product
 from pathlib import Path
 
 from papergrid.config import load_schema, validate_config
@@ -34,13 +35,18 @@ def bench(experiment, name):
 
 
 @cache
-def job_runs(grid, *key):
-    """The canonical resolved run configs of one training job, ``grid(*key)``.
+def job_runs(grid, *key, **pinned):
+    """The canonical resolved run configs of one training job: ``grid(*key)``, keeping
+    the runs whose fields match ``pinned`` (a value of None pins nothing).
 
     ``grid`` is a module-level partial of an experiment's grid function over its config
-    block. Snakemake evaluates a job's params and each resource several times while
-    planning (DAG, conda env, scheduler); memoising keeps that to once per job."""
-    return canonical(grid(*key))
+    block; ``pinned`` holds the packed axis when a job trains one run of its cell.
+    Snakemake evaluates a job's params and each resource several times while planning
+    (DAG, conda env, scheduler); memoising keeps that to once per job."""
+    runs = grid(*key)
+    return canonical(
+        [r for r in runs if all(v is None or str(r[k]) == v for k, v in pinned.items())]
+    )
 
 
 def train_request(runs, seq_len, threads, attempt, model=None):
@@ -81,9 +87,18 @@ def run_outputs(path, seeds):
 # run inside, and pass the per-run paths as a param. Snakemake spends about 0.25 ms of
 # every dry run per declared file; at 24 files per precision cell that was most of the
 # planning time of a thousand-cell grid (README, "Planning a large grid").
+#
+# Packing pays the start-up once for tiny runs (README, "Tiny jobs"); at paper scale a
+# cell would be one job of days, so `pack: false` makes each run a job of its own, its
+# run folder the output.
 def cell_files(run, wildcards, kinds=LM_RUN_FILES, **values):
-    """{kind: [path of each run]} inside one cell's directory, in ``values``' order."""
+    """{kind: [path of each run]} of one job, in ``values``' order; an axis that is one
+    of the job's wildcards (an unpacked job) keeps the wildcard's value."""
+    fixed = dict(wildcards.items())
+    axes = {k: v for k, v in values.items() if k not in fixed}
+    # plain str.format: expand() here was a quarter of planning a 2,000-job grid
+    points = [dict(zip(axes, combo)) for combo in product(*axes.values())]
     return {
-        kind: expand(f"{run}/{kind}.{ext}", **dict(wildcards.items()), **values)
+        kind: [f"{run}/{kind}.{ext}".format(**fixed, **p) for p in points]
         for kind, ext in kinds
     }

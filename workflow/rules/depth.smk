@@ -11,21 +11,28 @@ DP_ALL = dict(
     budget=DP["grid"]["budget"], depth=DP["grid"]["depth"], seed=DP["grid"]["seed"]
 )
 DP_JOB = partial(depth_grid.cell_runs, DP)
+# what one training job writes: a cell's folder, or one run's when not packed
+DP_UNIT = DP_CELL if DP["pack"] else DP_RUN
+DP_UNIT_NAME = "b{budget}_L{depth}" + ("" if DP["pack"] else "_s{seed}")
+# each once: a packed unit has no seed wildcard, so expand repeats it per seed
+DP_UNITS = list(dict.fromkeys(expand(DP_UNIT, **DP_ALL)))
 
 
 wildcard_constraints:
     budget=r"\d+",
     depth=r"\d+",
+    seed=r"\d+",
 
 
-# One job per (budget, depth) cell trains every seed: each process pays ~7 s of imports.
+# Packed, one job per (budget, depth) cell trains every seed: each process pays ~7 s of
+# imports.
 rule depth_train:
     output:
-        cell=directory(DP_CELL),
+        unit=directory(DP_UNIT),
     log:
-        logs("depth", "train/b{budget}_L{depth}"),
+        logs("depth", f"train/{DP_UNIT_NAME}"),
     benchmark:
-        bench("depth", "train/b{budget}_L{depth}")
+        bench("depth", f"train/{DP_UNIT_NAME}")
     retries: 1
     conda:
         ENV
@@ -33,14 +40,20 @@ rule depth_train:
     resources:
         # SCAN sequences are at most 59 tokens; the Markov stage is much smaller
         mem_mb=lambda wc, threads, attempt: train_request(
-            job_runs(DP_JOB, wc.budget, wc.depth), 59, threads, attempt
+            job_runs(DP_JOB, wc.budget, wc.depth, seed=wc.get("seed")),
+            59,
+            threads,
+            attempt,
         )["mem_mb"],
         runtime=lambda wc, threads, attempt: train_request(
-            job_runs(DP_JOB, wc.budget, wc.depth), 59, threads, attempt
+            job_runs(DP_JOB, wc.budget, wc.depth, seed=wc.get("seed")),
+            59,
+            threads,
+            attempt,
         )["runtime"],
         gpu=1 if config["device"] == "cuda" else 0,
     params:
-        runs=lambda wc: job_runs(DP_JOB, wc.budget, wc.depth),
+        runs=lambda wc: job_runs(DP_JOB, wc.budget, wc.depth, seed=wc.get("seed")),
         files=lambda wc: cell_files(DP_RUN, wc, seed=DP["grid"]["seed"]),
         device=config["device"],
         code=code("depth_train.py", "papergrid.depth.jobs"),
@@ -50,7 +63,7 @@ rule depth_train:
 
 rule depth_aggregate:
     input:
-        cells=expand(DP_CELL, budget=DP["grid"]["budget"], depth=DP["grid"]["depth"]),
+        units=DP_UNITS,
     output:
         runs="results/depth/runs.parquet",
         curves="results/depth/curves.parquet",

@@ -11,6 +11,11 @@ PR_CELL = "results/precision/runs/d{d_model}_r{ratio}"
 PR_RUN = f"{PR_CELL}/p{{bits}}"
 PR_ALL = dict(d_model=PR["grid"]["d_model"], ratio=PR_RATIOS, bits=PR_BITS)
 PR_JOB = partial(precision_grid.cell_runs, PR)
+# what one training job writes: a cell's folder, or one run's when not packed
+PR_UNIT = PR_CELL if PR["pack"] else PR_RUN
+PR_UNIT_NAME = "d{d_model}_r{ratio}" + ("" if PR["pack"] else "_p{bits}")
+# each once: a packed unit has no bits wildcard, so expand repeats it per precision
+PR_UNITS = list(dict.fromkeys(expand(PR_UNIT, **PR_ALL)))
 
 
 wildcard_constraints:
@@ -19,34 +24,37 @@ wildcard_constraints:
     bits=r"\d+|fp",
 
 
-# One job per (size, D/N) cell trains every precision: each process pays ~7 s of imports.
+# Packed, one job per (size, D/N) cell trains every precision: each process pays ~7 s of
+# imports.
 rule precision_train:
     output:
-        cell=directory(PR_CELL),
+        unit=directory(PR_UNIT),
     log:
-        logs("precision", "train/d{d_model}_r{ratio}"),
+        logs("precision", f"train/{PR_UNIT_NAME}"),
     benchmark:
-        bench("precision", "train/d{d_model}_r{ratio}")
+        bench("precision", f"train/{PR_UNIT_NAME}")
     retries: 1
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=lambda wc, threads, attempt: train_request(
-            job_runs(PR_JOB, wc.d_model, wc.ratio),
+            job_runs(PR_JOB, wc.d_model, wc.ratio, train_bits=wc.get("bits")),
             PR["markov"]["seq_len"],
             threads,
             attempt,
         )["mem_mb"],
         runtime=lambda wc, threads, attempt: train_request(
-            job_runs(PR_JOB, wc.d_model, wc.ratio),
+            job_runs(PR_JOB, wc.d_model, wc.ratio, train_bits=wc.get("bits")),
             PR["markov"]["seq_len"],
             threads,
             attempt,
         )["runtime"],
         gpu=1 if config["device"] == "cuda" else 0,
     params:
-        runs=lambda wc: job_runs(PR_JOB, wc.d_model, wc.ratio),
+        runs=lambda wc: job_runs(
+            PR_JOB, wc.d_model, wc.ratio, train_bits=wc.get("bits")
+        ),
         files=lambda wc: cell_files(PR_RUN, wc, bits=PR_BITS),
         device=config["device"],
         code=code("precision_train.py", "papergrid.precision.jobs"),
@@ -56,7 +64,7 @@ rule precision_train:
 
 rule precision_aggregate:
     input:
-        cells=expand(PR_CELL, d_model=PR["grid"]["d_model"], ratio=PR_RATIOS),
+        units=PR_UNITS,
     output:
         runs="results/precision/runs.parquet",
         curves="results/precision/curves.parquet",
