@@ -61,7 +61,7 @@ def train_cell(
     outputs: Mapping[str, Sequence[str]],
 ) -> list[str]:
     """Train every seed of one cell; ``outputs`` maps curve/summary/model/vocab to paths."""
-    from papergrid.lm.jobs import train_lm_run
+    from papergrid.lm.jobs import packed_run_paths, train_lm_run
 
     statuses = []
     for i, run in enumerate(runs):
@@ -90,11 +90,7 @@ def train_cell(
                 device=device,
                 threads=threads,
                 code_hash=code_hash,
-                curve_path=outputs["curve"][i],
-                summary_path=outputs["summary"][i],
-                model_path=outputs["model"][i],
-                vocab_path=outputs["vocab"][i],
-                checkpoint_path=None,
+                **packed_run_paths(outputs, i),
                 after_train=after_train,
             )
         )

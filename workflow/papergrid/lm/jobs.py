@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -22,6 +22,14 @@ from papergrid.lm.trainer import TrainConfig, train
 from papergrid.provenance import config_hash
 
 log = logging.getLogger(__name__)
+
+
+def packed_run_paths(outputs: Mapping[str, Sequence[str]], i: int) -> dict[str, Any]:
+    """:func:`train_lm_run`'s path arguments for run ``i`` of a job that trains several:
+    ``outputs`` maps curve/summary/model/vocab to one path per run. No resume checkpoint:
+    such a job is rerun whole."""
+    paths = {f"{kind}_path": outputs[kind][i] for kind in ("curve", "summary", "model", "vocab")}
+    return {**paths, "checkpoint_path": None}
 
 
 def train_lm_run(

@@ -22,7 +22,7 @@ def train_cell(
     outputs: Mapping[str, Sequence[str]],
 ) -> list[str]:
     """Train every precision of one cell; ``outputs`` maps curve/summary/model/vocab to paths."""
-    from papergrid.lm.jobs import train_lm_run
+    from papergrid.lm.jobs import packed_run_paths, train_lm_run
     from papergrid.precision.quant import kv_quantiser, quant_linear_factory
 
     statuses = []
@@ -46,11 +46,7 @@ def train_cell(
                 device=device,
                 threads=threads,
                 code_hash=code_hash,
-                curve_path=outputs["curve"][i],
-                summary_path=outputs["summary"][i],
-                model_path=outputs["model"][i],
-                vocab_path=outputs["vocab"][i],
-                checkpoint_path=None,
+                **packed_run_paths(outputs, i),
                 linear_factory=quant_linear_factory(
                     bits if "weights" in q else None, bits if "activations" in q else None
                 ),

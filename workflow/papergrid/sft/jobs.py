@@ -111,7 +111,7 @@ def train_job(
     outputs: Mapping[str, Any],
 ) -> list[str]:
     """Fine-tune every seed of one job from the base model; soup the requested pairs."""
-    from papergrid.lm.jobs import train_lm_run
+    from papergrid.lm.jobs import packed_run_paths, train_lm_run
 
     tok = Tokenizer.load(vocab_path)
     mcfg, base_state = load_base(base_path)
@@ -151,11 +151,7 @@ def train_job(
                 device=device,
                 threads=threads,
                 code_hash=code_hash,
-                curve_path=outputs["curve"][i],
-                summary_path=outputs["summary"][i],
-                model_path=outputs["model"][i],
-                vocab_path=outputs["vocab"][i],
-                checkpoint_path=None,
+                **packed_run_paths(outputs, i),
                 after_train=keep,
                 data=data,
                 init_state=base_state,
