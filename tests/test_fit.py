@@ -201,3 +201,101 @@ def test_compute_optimal_bits_is_interior_only_with_several_quantised_tensors():
         x = {"N": n, "D": 1e20 / (n * b), "P": np.full_like(n, b), "k": np.full_like(n, 3.0)}
         best.append(PRECISION_TRAINING(x, **truth).min())
     assert p3 == pytest.approx(bits[int(np.argmin(best))], abs=0.15)
+
+
+def test_too_few_distinct_points_are_underdetermined():
+    form, truth = FORMS["precision_training"]
+    x = {k: v[:6] for k, v in design(form, np.random.default_rng(9)).items()}
+    result = fit_form(form, x, form(x, **truth), n_boot=0, max_starts=8)
+    assert result.status == "underdetermined"
+    assert result.n_distinct == 6 and "underdetermined" in result.message
+    # replicates at the same design points do not help
+    rep = {k: np.tile(v, 5) for k, v in x.items()}
+    assert fit_form(form, rep, form(rep, **truth), n_boot=0, max_starts=8).n_distinct == 6
+
+
+def test_unidentified_parameter_is_underdetermined():
+    x = {"x": np.full(12, 3.0)}  # A and k cannot be told apart at one x
+    y = 2.0 * x["x"] ** -0.5 * np.exp(np.random.default_rng(0).normal(0, 0.01, 12))
+    result = fit_form(POWER_LAW, x, y, n_boot=0)
+    assert result.status == "underdetermined" and result.n_distinct == 1
+
+
+def test_bootstrap_refits_on_a_bound_are_counted_and_degrade_the_status():
+    # nearly flat data: L_inf is pushed to its lower bound in many resamples
+    rng = np.random.default_rng(1)
+    x = {"x": np.repeat([1.0, 2.0, 4.0, 8.0, 16.0], 3)}
+    y = 1.0 + 0.02 * x["x"] ** -0.3 + rng.normal(0, 0.01, 15)
+    result = fit_form(SATURATING_POWER_LAW, x, y, n_boot=100, groups=x["x"])
+    assert 0 <= result.boot_on_bound <= 1
+    if result.boot_on_bound > 0.05 and result.status not in ("on_bound", "underdetermined"):
+        assert result.status == "boot_on_bound"
+    assert all(r["boot_on_bound"] == result.boot_on_bound for r in result.rows())
+
+
+def test_predictors_are_checked_and_bad_rows_named():
+    x = {"x": np.array([1.0, 2.0, np.nan, 4.0, -1.0])}
+    with pytest.raises(ValueError, match=r"variable 'x' must be finite and positive; rows 2: "):
+        fit_form(POWER_LAW, x, np.ones(5), n_boot=0)
+    form, truth = FORMS["precision_training"]
+    xp = design(form, np.random.default_rng(2))
+    xp["P"] = xp["P"].copy()
+    xp["P"][3] = np.nan
+    with pytest.raises(ValueError, match=r"'P' must be finite or \+inf and positive; rows 3"):
+        fit_form(form, xp, np.ones(len(xp["P"])), n_boot=0)
+
+
+def test_acceptance_of_an_abnormal_stop_looks_beyond_coordinate_steps():
+    from types import SimpleNamespace
+
+    from papergrid.fit import _no_descent
+
+    def predict(x, p):
+        return np.exp(x["u"] * p["a"] + x["v"] * p["b"])
+
+    def gradient(x, p):
+        pred = predict(x, p)
+        return {"a": x["u"] * pred, "b": x["v"] * pred}
+
+    form = Form(
+        "valley",
+        "y = exp(u a + v b)",
+        ("u", "v"),
+        (Param("a", -5, 5, (0.0,)), Param("b", -5, 5, (0.0,))),
+        predict,
+        gradient,
+    )
+    # |a - b| + 0.01 (a + b) + 1 near the origin: every coordinate step goes up, the
+    # diagonal (-1, -1) goes down
+    x = {"u": np.array([1.0, 0.01]), "v": np.array([-1.0, 0.01])}
+    y = np.array([1.0, np.exp(-1.0)])
+    theta = np.zeros(2)
+    _, grad = objective_and_gradient(form, x, y, theta, 1e-9)
+    assert not _no_descent(form, x, y, SimpleNamespace(x=theta, jac=grad), 1e-9)
+    best = np.array([-5.0, -5.0])  # the bounded minimum along the valley
+    _, grad = objective_and_gradient(form, x, y, best, 1e-9)
+    assert _no_descent(form, x, y, SimpleNamespace(x=best, jac=grad), 1e-9)
+
+
+def test_wald_interval_agrees_with_the_bootstrap_on_a_determined_fit():
+    rng = np.random.default_rng(3)
+    x = {"x": np.repeat(np.geomspace(1, 300, 8), 6)}
+    y = 0.8 * x["x"] ** -0.45 * np.exp(rng.normal(0, 0.02, x["x"].size))
+    result = fit_form(POWER_LAW, x, y, n_boot=500, groups=x["x"], seed=4)
+    assert result.status == "ok" and result.df_resid == 46
+    lo, hi = result.wald("k", 0.025)
+    assert lo == pytest.approx(result.ci_low["k"], abs=0.3 * (hi - lo))
+    assert hi == pytest.approx(result.ci_high["k"], abs=0.3 * (hi - lo))
+    lo_a, _ = result.wald("A", 0.025)
+    assert lo_a > 0  # a log parameter's bound stays positive
+
+
+def test_warm_start_gives_the_same_optimum():
+    form, truth = FORMS["saturating_power_law"]
+    x = design(form, np.random.default_rng(5))
+    y = form(x, **truth)
+    cold = fit_form(form, x, y, n_boot=0)
+    warm = fit_form(form, x, y, n_boot=0, starts=[cold.params])
+    assert warm.n_starts == 1
+    for k in truth:
+        assert warm.params[k] == pytest.approx(cold.params[k], rel=1e-6)

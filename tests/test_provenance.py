@@ -97,3 +97,74 @@ def test_train_requests_grow_with_size_schedule_and_attempt():
     assert on_gpu["mem_mb"] < b["mem_mb"]  # host memory: activations stay on the GPU
     twice = train_request(small, 1000, 64, 64, 3, 1, "cpu", 2)
     assert twice == {k: 2 * v for k, v in a.items()}
+
+
+def default_runs() -> dict[str, list[dict]]:
+    """Every run the default config trains, per experiment, as the grid functions build them
+    (what each training job hashes, with its initial weights)."""
+    import yaml
+
+    import papergrid.depth.grid as dg
+    import papergrid.precision.grid as pg
+    import papergrid.sft.grid as sg
+    import papergrid.weights.grid as wg
+
+    from .conftest import ROOT
+
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    w, p, d, s = cfg["weights"], cfg["precision"], cfg["depth"], cfg["sft"]
+    demo = cfg["lm_demo"]
+    return {
+        "weights": [
+            r
+            for wd in w["grid"]["width"]
+            for o in w["grid"]["optimizer"]
+            for r in wg.cell_runs(w, wd, o)
+        ],
+        "precision": [
+            r
+            for dm in p["grid"]["d_model"]
+            for t in p["grid"]["tokens_per_param"]
+            for r in pg.cell_runs(p, dm, t)
+        ],
+        "depth": [
+            r
+            for b in d["grid"]["budget"]
+            for dep in d["grid"]["depth"]
+            for r in dg.cell_runs(d, b, dep)
+        ],
+        "sft": [
+            r
+            for job in [f"main-{t}" for t in s["grid"]["template"]] + sg.variant_jobs(s)
+            for r in sg.job_runs(s, job)
+        ],
+        "lm_demo": [{"source": src, **demo} for src in demo["sources"]],
+    }
+
+
+def test_no_two_runs_of_the_default_config_share_a_config_hash():
+    from papergrid.provenance import run_hash
+
+    runs = [(exp, r) for exp, rs in default_runs().items() for r in rs]
+    hashes = {}
+    for exp, r in runs:
+        h = run_hash(r)
+        assert h not in hashes or hashes[h] == r, f"{exp}: two different runs share {h}"
+        hashes[h] = r
+    assert len(hashes) == len(runs) > 150
+
+
+def test_initial_weights_enter_the_hash():
+    import torch
+
+    from papergrid.provenance import run_hash
+    from papergrid.runtime import state_hash
+
+    torch.manual_seed(0)
+    a = torch.nn.Linear(4, 4)
+    torch.manual_seed(1)
+    b = torch.nn.Linear(4, 4)
+    assert state_hash(a) != state_hash(b)
+    b.load_state_dict(a.state_dict())
+    assert state_hash(a) == state_hash(b)
+    assert run_hash({"x": 1}, state_hash(a)) != run_hash({"x": 1}, "other weights")

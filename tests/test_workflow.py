@@ -31,11 +31,17 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert len(curves) == 8 * 4  # init + 3 epochs per run
     claims = read_checked(res / "weights/claims.parquet", CLAIMS_SCHEMA).to_pandas()
     assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive"}
-    assert len(claims) == 4  # two claims per optimizer
+    assert len(claims) == 2 * 2 + 1  # two per optimizer, adam against sgd
+    calibration = pd.read_parquet(res / "weights/calibration.parquet")
+    assert set(calibration["claim_id"]) == set(claims["claim_id"])
+    assert calibration["power"].between(0, 1).all() and (calibration["n_sims"] >= 20).all()
+    rates = pd.read_parquet(res / "weights/calibration_rates.parquet")
+    assert {"margin", "paper", "opposite", "power"} <= set(rates["scenario"])
     for fig in ("stamps", "scaling", "curves"):
         assert (res / f"weights/figures/{fig}.png").stat().st_size > 10_000
     report = (res / "REPORT.md").read_text()
     assert "weights/figures/scaling.png" in report and "| claim |" in report
+    assert "| power | reading |" in report and "Holm family: `weights` (5 claims)" in report
     assert (res / "benchmarks/weights/fit.tsv").exists()
 
 
@@ -73,7 +79,7 @@ def test_precision_grid_fits_and_claims(smoke_run):
     assert set(fits["law"]) == {"training", "ptq"}
     assert set(fits["status"]) <= {"ok", "not_converged", "on_bound", "failed"}
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
-    assert len(claims) == 4
+    assert len(claims) == 4 and (res / "calibration.md").exists()
     assert "entropy floor" in (res / "fits.md").read_text()
     for fig in ("loss", "neff", "ptq", "residuals"):
         assert (res / f"figures/{fig}.png").exists()
@@ -116,9 +122,9 @@ def test_depth_grid_fits_and_claims(smoke_run):
     assert (runs["lm_loss"] > runs["lm_floor"]).all() and (runs["us_per_token"] > 0).all()
     fits = pd.read_parquet(res / "fits.parquet")
     assert set(fits["metric"]) == {"lm_loss", "val_loss"}
-    assert "depth_90pct_gain" in set(fits["param"])
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
-    assert len(claims) == 5 + 1  # five per budget, plus length over all budgets
+    assert len(claims) == 5  # five per budget
+    assert (res / "calibration.md").exists()
     for fig in ("accuracy", "loss", "matched_loss", "latency"):
         assert (res / f"figures/{fig}.png").stat().st_size > 10_000
     assert "depth/figures/accuracy.png" in (smoke_run.path / "results/REPORT.md").read_text()
@@ -144,12 +150,15 @@ def test_sft_grid_variance_soups_and_claims(smoke_run):
     base = torch.load(res / "base/model.pt", weights_only=False)
     tuned = torch.load(res / "runs/main-chatml/s1/model.pt", weights_only=False)
     assert base["config"] == tuned["config"]  # fine-tuned from the one base model
+    assert runs[["val_acc_addition", "val_acc_mean"]].notna().all().all()
     soups = pd.read_parquet(res / "soups.parquet")
     assert set(soups["template"]) == {"tulu", "chatml"} and (soups["seed_a"] == 0).all()
+    assert set(soups["chosen_seed"]) <= {0, 1}
     variance = pd.read_parquet(res / "variance.parquet")
     assert set(variance["skill"]) == {"addition", "reverse", "mean"}
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
-    assert "leaving_out_reverse_drops_it" in set(claims["claim_id"]) and len(claims) == 5
+    # two spreads; drop and others for reverse; soup; sum against mean
+    assert "leaving_out_reverse_drops_it" in set(claims["claim_id"]) and len(claims) == 6
     for fig in ("templates", "ablation", "soups"):
         assert (res / f"figures/{fig}.png").stat().st_size > 10_000
 
@@ -178,13 +187,21 @@ def test_editing_plot_code_rerenders_figures_only(fresh_copy):
 def test_editing_precision_analysis_refits_without_training(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/precision/analysis.py")
     jobs = fresh_copy.planned()
-    assert set(jobs) == {"precision_fit", "precision_claims", "precision_figures", "report", "all"}
+    assert set(jobs) == {
+        "precision_fit",
+        "claims",
+        "calibration",
+        "precision_figures",
+        "report",
+        "all",
+    }
+    assert [j["experiment"] for j in jobs["claims"]] == ["precision"]
 
 
 def test_editing_sft_analysis_reanalyses_without_training(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/sft/analysis.py")
     jobs = fresh_copy.planned()
-    assert set(jobs) == {"sft_variance", "sft_claims", "sft_figures", "report", "all"}
+    assert set(jobs) == {"sft_variance", "claims", "calibration", "sft_figures", "report", "all"}
 
 
 def test_changing_one_sft_template_trains_only_its_job(fresh_copy):
@@ -195,8 +212,15 @@ def test_changing_one_sft_template_trains_only_its_job(fresh_copy):
 
 
 def test_editing_a_script_reruns_its_rule(fresh_copy):
-    edit(fresh_copy.path / "workflow/scripts/weights_claims.py")
-    assert set(fresh_copy.planned()) == {"weights_claims", "report", "all"}
+    edit(fresh_copy.path / "workflow/scripts/weights_figures.py")
+    assert set(fresh_copy.planned()) == {"weights_figures", "report", "all"}
+
+
+def test_editing_the_claims_core_reruns_every_experiments_claims(fresh_copy):
+    edit(fresh_copy.path / "workflow/papergrid/claims.py")
+    jobs = fresh_copy.planned()
+    assert set(jobs) == {"claims", "calibration", "report", "all"}
+    assert {j["experiment"] for j in jobs["claims"]} == {"weights", "precision", "depth", "sft"}
 
 
 def test_editing_training_code_retrains_that_experiment(fresh_copy):
@@ -253,7 +277,9 @@ def test_reordering_config_keys_reruns_nothing(fresh_copy):
 
 def test_changing_analysis_settings_refits_without_training(fresh_copy):
     set_smoke(fresh_copy, lambda c: c["weights"]["analysis"].update(auc_threshold=0.8))
-    assert set(fresh_copy.planned()) == {"weights_claims", "weights_figures", "report", "all"}
+    jobs = fresh_copy.planned()
+    assert set(jobs) == {"claims", "calibration", "weights_figures", "report", "all"}
+    assert [j["experiment"] for j in jobs["calibration"]] == ["weights"]
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
@@ -288,6 +314,7 @@ def test_diverging_runs_are_recorded_and_the_dag_finishes(tmp_path):
     assert (fits["n_points"] <= (runs["status"] == "ok").sum()).all()
     claims = pd.read_parquet(tmp_path / "results/weights/claims.parquet")
     assert len(claims) == 2 and set(claims["verdict"]) == {"inconclusive"}
+    assert (tmp_path / "results/weights/calibration.md").exists()
 
 
 def test_html_report_embeds_the_figures(fresh_copy):

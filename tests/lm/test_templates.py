@@ -26,6 +26,10 @@ EXPECTED = {
         "<|start_header_id|>user<|end_header_id|>\n\nQ2<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\nA2<|eot_id|>"
     ),
+    "alpaca": (
+        "### Instruction:\nQ1\n\n### Response:\nA1<eos>\n\n### Instruction:\nQ2\n\n"
+        "### Response:\nA2<eos>"
+    ),
 }
 
 
@@ -52,3 +56,13 @@ def test_system_turn_and_unknown_template():
     assert get_template("tulu").render(sys_turn) == "<|system|>\nS\n<|user|>\nQ\n"
     with pytest.raises(ValueError, match="allowed"):
         get_template("vicuna")
+
+
+def test_single_turn_rendering_tells_templates_apart():
+    from papergrid.lm.data.templates import single_turn
+    from papergrid.sft.grid import same_renderings
+
+    assert single_turn(get_template("tulu")) == single_turn(get_template("tulu2"))
+    assert len({single_turn(t) for t in TEMPLATES.values()}) == len(TEMPLATES) - 1
+    (problem,) = same_renderings(["tulu", "zephyr", "tulu2"])
+    assert "'tulu2' renders single-turn examples exactly as 'tulu'" in problem

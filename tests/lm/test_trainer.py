@@ -142,3 +142,62 @@ def test_markov_stream_batches_are_fresh_and_a_function_of_the_step():
     assert torch.equal(a.x, b.x) and a.x.shape == (4, 12)
     assert torch.equal(a.x[:, 1:], a.y[:, :-1])
     assert not torch.equal(stream.get(6).x, a.x)
+
+
+def _grads(model, batch, reduction, accum):
+    """The gradient one trainer step would take, from a copy of ``model``."""
+    from papergrid.lm.batches import micro_batches
+
+    m = GPT(model.cfg)
+    m.load_state_dict(model.state_dict())
+    for micro in micro_batches(batch, accum):
+        _, loss = m(micro.x, micro.y, loss_mask=micro.mask, reduction=reduction)
+        (loss if reduction == "sum" else loss / accum).backward()
+    return torch.cat([p.grad.flatten() for p in m.parameters()])
+
+
+def test_accumulation_weights_tokens_under_sum_and_micro_batches_under_mean():
+    from papergrid.lm.batches import micro_batches
+
+    torch.manual_seed(0)
+    model = GPT(CFG)
+    # two short responses and two long ones: the micro-batches hold unequal token counts
+    pairs = [([1, 2], [3]), ([1, 4], [5]), ([2, 3], [4, 5, 6, 7, 8]), ([2, 5], [6, 7, 8, 9, 10])]
+    batch = pad_pairs(pairs, 0)
+    micro = micro_batches(batch, 2)
+    assert [int(m.mask.sum()) for m in micro] == [2, 10]
+    assert micro[0].x.shape[1] < batch.x.shape[1]  # trimmed to its own last target
+    # sum: accumulation changes nothing; every token counts once
+    assert torch.allclose(_grads(model, batch, "sum", 2), _grads(model, batch, "sum", 1), atol=1e-6)
+    # mean: each micro-batch's mean counts equally, so the 2 short tokens weigh 5x more
+    by_hand = 0.5 * (_grads(model, micro[0], "mean", 1) + _grads(model, micro[1], "mean", 1))
+    assert torch.allclose(_grads(model, batch, "mean", 2), by_hand, atol=1e-6)
+    assert not torch.allclose(
+        _grads(model, batch, "mean", 2), _grads(model, batch, "mean", 1), atol=1e-4
+    )
+
+
+def test_training_with_accumulation_runs_and_counts_every_token():
+    result = train(*setup(grad_accum=4), device=torch.device("cpu"))
+    assert result.status == "ok" and result.tokens == 30 * 8 * 32
+    with pytest.raises(ValueError, match="grad_accum"):
+        TrainConfig(steps=1, batch_size=2, lr=1e-3, warmup_steps=0, grad_accum=3)
+
+
+def test_left_out_pairs_change_nothing_else_in_a_batch():
+    pairs = [([1], [2, 3]), ([1], [4]), ([2], [5, 6]), ([3], [7])]
+    keep = [True, False, True, True]
+    full, part = PairBatches(pairs, 6, 0, 0), PairBatches(pairs, 6, 0, 0, keep=keep)
+
+    def sequences(batch):
+        out = []
+        for x, y, m in zip(batch.x.tolist(), batch.y.tolist(), batch.mask.tolist(), strict=True):
+            n = max(i for i, v in enumerate(m) if v) + 1
+            out.append(tuple(x[:n] + [y[n - 1]]))
+        return out
+
+    for step in range(4):
+        kept = [s for s in sequences(full.get(step)) if s != (1, 4)]
+        assert sequences(part.get(step)) == kept
+    with pytest.raises(ValueError, match="every pair is left out"):
+        PairBatches(pairs, 2, 0, 0, keep=[False] * 4)

@@ -3,7 +3,14 @@ import torch
 
 from papergrid.lm.data.templates import TEMPLATES
 from papergrid.lm.model import GPT, GPTConfig
-from papergrid.sft.data import base_corpus, build_tokenizer, eval_examples, sft_prepared
+from papergrid.sft.data import (
+    base_corpus,
+    build_tokenizer,
+    eval_examples,
+    held_prompts,
+    sft_prepared,
+    val_examples,
+)
 from papergrid.sft.jobs import average_weights, sft_texts
 
 CFG = {
@@ -12,6 +19,7 @@ CFG = {
     "n_base_per_skill": 50,
     "n_sft_per_skill": 30,
     "n_eval_per_skill": 20,
+    "n_val_per_skill": 10,
 }
 
 
@@ -21,10 +29,31 @@ def tokenizer():
 
 
 def test_training_data_never_contains_evaluation_prompts():
-    held = {e.prompt for e in eval_examples(CFG["skills"], 20, CFG["sizes"])}
+    test = {e.prompt for e in eval_examples(CFG["skills"], 20, CFG["sizes"])}
+    val = {e.prompt for e in val_examples(CFG["skills"], 10, CFG["sizes"])}
+    assert len(val) == 30 and not test & val
+    assert held_prompts(CFG) == test | val
     train, _ = base_corpus(CFG)
     assert len(train) == 3 * 50
-    assert not any(t.split("\n")[0] in held for t in train)
+    assert not any(t.split("\n")[0] in test | val for t in train)
+
+
+def test_an_ablation_sees_the_same_examples_of_the_kept_skills():
+    tok = tokenizer()
+    full = sft_prepared(CFG, tok, "tulu", CFG["skills"], CFG["skills"], 8, 3)
+    ablated = sft_prepared(CFG, tok, "tulu", ["addition", "format"], CFG["skills"], 8, 3)
+    for step in range(5):
+        a, b = full.batches.get(step), ablated.batches.get(step)
+
+        def rows(batch):
+            return [
+                tok.decode(x[: int(m.nonzero()[-1]) + 2].tolist())
+                for x, m in zip(batch.x, batch.mask, strict=True)
+            ]
+
+        kept = [r for r in rows(a) if "Reverse" not in r]
+        assert [r for r in rows(b)] == kept
+    assert ablated.meta["n_train"] == 2 * 30 and full.meta["n_train"] == 3 * 30
 
 
 @pytest.mark.parametrize("template", sorted(TEMPLATES))
@@ -50,7 +79,8 @@ def test_evaluation_scores_each_skill_with_its_verifier():
     model.eval()
     with torch.no_grad():
         acc = data.final(model)
-    assert set(acc) == {"acc_addition", "acc_reverse", "acc_format", "acc_mean"}
+    names = {"acc_addition", "acc_reverse", "acc_format", "acc_mean"}
+    assert set(acc) == names | {f"val_{n}" for n in names}
     assert all(0 <= v <= 1 for v in acc.values())
 
 

@@ -50,7 +50,12 @@ class Param:
 
 @dataclass(frozen=True)
 class Form:
-    """A functional form y = f(x; params) with its gradient d f / d param."""
+    """A functional form y = f(x; params) with its gradient d f / d param.
+
+    ``positive`` names the variables the form takes logs or powers of (they must be > 0),
+    ``infinite_ok`` those where +inf means something (P = inf: unquantised). Every other
+    variable must be finite. ``value_and_grad`` may compute both in one pass (speed).
+    """
 
     name: str
     formula: str
@@ -58,6 +63,9 @@ class Form:
     params: tuple[Param, ...]
     predict: Callable[[Mapping[str, Array], Params], Array]
     gradient: Callable[[Mapping[str, Array], Params], dict[str, Array]]
+    positive: tuple[str, ...] = ()
+    infinite_ok: tuple[str, ...] = ()
+    value_and_grad: Callable[[Mapping[str, Array], Params], tuple[Array, dict]] | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -65,6 +73,11 @@ class Form:
 
     def __call__(self, x: Mapping[str, Array], **params: float) -> Array:
         return self.predict(_as_arrays(x), params)
+
+    def evaluate(self, x: Mapping[str, Array], p: Params) -> tuple[Array, dict[str, Array]]:
+        if self.value_and_grad is not None:
+            return self.value_and_grad(x, p)
+        return self.predict(x, p), self.gradient(x, p)
 
 
 def _as_arrays(x: Mapping[str, Array]) -> dict[str, Array]:
@@ -93,6 +106,7 @@ POWER_LAW = Form(
     ),
     predict=_power_law,
     gradient=_power_law_grad,
+    positive=("x",),
 )
 
 
@@ -116,6 +130,7 @@ SATURATING_POWER_LAW = Form(
     ),
     predict=_saturating,
     gradient=_saturating_grad,
+    positive=("x",),
 )
 
 
@@ -148,6 +163,7 @@ CHINCHILLA = Form(
     ),
     predict=_chinchilla,
     gradient=_chinchilla_grad,
+    positive=("N", "D"),
 )
 
 
@@ -157,29 +173,43 @@ def _neff_fraction(p_bits: Array, gamma: float) -> Array:
         return np.where(np.isinf(p_bits), 1.0, 1.0 - np.exp(-p_bits / gamma))
 
 
-def _dneff_dgamma(p_bits: Array, gamma: float) -> Array:
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(np.isinf(p_bits), 0.0, -np.exp(-p_bits / gamma) * p_bits / gamma**2)
-
-
 def _precision(x, p):
     n_eff = x["N"] * _neff_fraction(x["P"], p["gamma"]) ** x["k"]
     return p["A"] * n_eff ** (-p["alpha"]) + p["B"] * x["D"] ** (-p["alpha"]) + p["E"]
 
 
-def _precision_grad(x, p):
-    frac = _neff_fraction(x["P"], p["gamma"])
-    n_eff = x["N"] * frac ** x["k"]
-    n_term = n_eff ** (-p["alpha"])
-    d_term = x["D"] ** (-p["alpha"])
-    dlog_neff_dgamma = x["k"] / frac * _dneff_dgamma(x["P"], p["gamma"])
-    return {
+def cached_log(x: dict, name: str) -> Array:
+    """log(x[name]), computed once per data dict: a fit calls its form hundreds of times on
+    the same (private) dict of variables."""
+    key = f"log {name}"
+    if key not in x:
+        x[key] = np.log(x[name])
+    return x[key]
+
+
+def _precision_both(x, p):
+    ratio = x["P"] / p["gamma"]  # inf for an unquantised run: fraction 1, no gamma dependence
+    e = np.exp(-ratio)
+    frac = 1.0 - e
+    log_neff = cached_log(x, "N") + x["k"] * np.log(frac)
+    log_d = cached_log(x, "D")
+    n_term = np.exp(-p["alpha"] * log_neff)
+    d_term = np.exp(-p["alpha"] * log_d)
+    an, bd = p["A"] * n_term, p["B"] * d_term
+    with np.errstate(invalid="ignore"):
+        dlog_neff_dgamma = np.where(np.isinf(ratio), 0.0, -x["k"] * e * ratio / (frac * p["gamma"]))
+    grads = {
         "A": n_term,
-        "alpha": -p["A"] * n_term * np.log(n_eff) - p["B"] * d_term * np.log(x["D"]),
+        "alpha": -an * log_neff - bd * log_d,
         "B": d_term,
         "E": np.ones_like(n_term),
-        "gamma": -p["alpha"] * p["A"] * n_term * dlog_neff_dgamma,
+        "gamma": -p["alpha"] * an * dlog_neff_dgamma,
     }
+    return an + bd + p["E"], grads
+
+
+def _precision_grad(x, p):
+    return _precision_both(x, p)[1]
 
 
 PRECISION_TRAINING = Form(
@@ -191,10 +221,13 @@ PRECISION_TRAINING = Form(
         Param("alpha", 0.01, 2.0, starts=(0.2, 0.5)),
         Param("B", 1e-3, 1e9, starts=(1e1, 1e3, 1e5), log=True),
         Param("E", 1e-3, 1e2, starts=(0.5, 1.5), log=True),
-        Param("gamma", 0.05, 20.0, starts=(1.0, 3.0)),
+        Param("gamma", 0.05, 20.0, starts=(1.0, 3.0), log=True),
     ),
     predict=_precision,
     gradient=_precision_grad,
+    positive=("N", "D", "P"),
+    infinite_ok=("P",),
+    value_and_grad=_precision_both,
 )
 """Kumar et al. (2024) Eq. 4 with alpha = beta tied (their choice) and ``k`` tensor types
 (weights, activations, KV cache) quantised at the same P bits with one shared gamma (their
@@ -248,18 +281,28 @@ PTQ_DEGRADATION = Form(
     ),
     predict=_ptq,
     gradient=_ptq_grad,
+    positive=("N", "D"),
 )
 """Kumar et al. (2024) Eq. 2: the loss added by post-training quantisation to P_post bits."""
 
 
 # ---------------------------------------------------------------- fitting
 
-FIT_STATUSES = ("ok", "not_converged", "on_bound", "failed")
+FIT_STATUSES = ("ok", "boot_on_bound", "on_bound", "underdetermined", "not_converged", "failed")
+"""ok: converged off every bound, determined, and at most BOOT_BOUND_SHARE of the bootstrap
+refits on a bound; boot_on_bound: more of them on a bound (the interval is cut by a bound);
+on_bound: the best fit itself sits on a bound; underdetermined: too few distinct design
+points for the parameters (fewer than two left over), or a Jacobian so ill-conditioned that
+some combination of parameters is not identified; not_converged; failed: no finite fit."""
+
+BOOT_BOUND_SHARE = 0.05
+MIN_RESIDUAL_POINTS = 2  # distinct design points beyond the parameter count
+MAX_CONDITION = 1e8  # of the column-scaled Jacobian of the log predictions
 
 
 @dataclass(frozen=True)
 class FitResult:
-    """A fitted form. ``status`` is ``ok`` only if L-BFGS-B converged off every bound."""
+    """A fitted form. ``status`` is one of :data:`FIT_STATUSES`."""
 
     form: str
     formula: str
@@ -280,6 +323,29 @@ class FitResult:
     heldout_are: float = math.nan  # mean |pred - obs| / obs on held-out points
     # bootstrap parameter draws, one dict each, kept on request for derived quantities
     draws: tuple[dict[str, float], ...] = ()
+    n_distinct: int = 0  # distinct design points (replicates at one x count once)
+    condition: float = math.nan  # of the column-scaled Jacobian of log predictions
+    boot_on_bound: float = math.nan  # share of bootstrap refits with a parameter on a bound
+    boot_second_start: float = math.nan  # share of refits that needed the second start
+    # Wald (Gauss-Newton) standard errors in optimiser space (log scale for log parameters)
+    # with the residual degrees of freedom: intervals at any level, cheap to recompute
+    se_opt: dict[str, float] = field(default_factory=dict)
+    df_resid: int = 0
+    log_params: tuple[str, ...] = ()
+
+    def wald(self, name: str, alpha: float) -> tuple[float, float]:
+        """One-sided bounds at confidence 1 - alpha from the Wald standard error (on the log
+        scale for log parameters, so their bounds stay positive)."""
+        from scipy import stats as st
+
+        se, value = self.se_opt.get(name, math.nan), self.params.get(name, math.nan)
+        if not (math.isfinite(se) and math.isfinite(value) and self.df_resid > 0):
+            return -math.inf, math.inf
+        q = float(st.t.isf(alpha, self.df_resid)) * se
+        if name in self.log_params:
+            q = min(q, 700.0)  # exp overflows past e^709
+            return value * math.exp(-q), value * math.exp(q)
+        return value - q, value + q
 
     def rows(self, **labels: object) -> list[dict]:
         """One row per parameter, for a fit table (labels are extra columns)."""
@@ -294,11 +360,14 @@ class FitResult:
                 "ci_low": self.ci_low.get(name, math.nan),
                 "ci_high": self.ci_high.get(name, math.nan),
                 "n_points": self.n_points,
+                "n_distinct": self.n_distinct,
                 "n_starts": self.n_starts,
                 "n_boot": self.n_boot,
+                "boot_on_bound": self.boot_on_bound,
                 "objective": self.objective,
                 "converged": self.converged,
                 "grad_norm": self.grad_norm,
+                "condition": self.condition,
                 "on_bound": name in self.on_bound,
                 "status": self.status,
                 "n_heldout": self.n_heldout,
@@ -317,22 +386,50 @@ def huber_grad(r: Array, delta: float) -> Array:
     return np.clip(r, -delta, delta)
 
 
+def _to_params(form: Form, theta: Array) -> dict[str, float]:
+    return {
+        prm.name: (math.exp(t) if prm.log else t)
+        for prm, t in zip(form.params, theta.tolist(), strict=True)
+    }
+
+
 def objective_and_gradient(
-    form: Form, x: Mapping[str, Array], y: Array, theta: Array, delta: float
+    form: Form,
+    x: Mapping[str, Array],
+    y: Array,
+    theta: Array,
+    delta: float,
+    log_y: Array | None = None,
 ) -> tuple[float, Array]:
-    """Summed Huber loss of log residuals and its gradient in optimiser space."""
-    p = {prm.name: prm.from_opt(t) for prm, t in zip(form.params, theta, strict=True)}
-    pred = form.predict(x, p)
-    if np.any(~np.isfinite(pred)) or np.any(pred <= 0):
+    """Summed Huber loss of log residuals and its gradient in optimiser space (``log_y``:
+    log(y), when the caller has it already)."""
+    p = _to_params(form, theta)
+    pred, grads = form.evaluate(x, p)
+    if not pred.min() > 0:  # a non-positive prediction, or NaN
         return math.inf, np.zeros_like(theta)
-    r = np.log(pred) - np.log(y)
-    weight = huber_grad(r, delta) / pred
-    grads = form.gradient(x, p)
+    r = np.log(pred) - (np.log(y) if log_y is None else log_y)
+    if not math.isfinite(r.sum()):
+        return math.inf, np.zeros_like(theta)
+    a = np.abs(r)
+    inside = a <= delta
+    loss = float(np.where(inside, 0.5 * r * r, delta * (a - 0.5 * delta)).sum())
+    weight = np.where(inside, r, np.copysign(delta, r)) / pred
     g = np.empty_like(theta)
     for i, prm in enumerate(form.params):
-        gi = float(np.sum(weight * grads[prm.name]))
+        gi = float(weight @ grads[prm.name])
         g[i] = gi * p[prm.name] if prm.log else gi  # chain rule for d/d log(value)
-    return float(np.sum(huber(r, delta))), g
+    return loss, g
+
+
+def log_jacobian(form: Form, x: Mapping[str, Array], theta: Array) -> Array:
+    """d log(prediction) / d theta (optimiser space), shape (points, parameters)."""
+    p = _to_params(form, theta)
+    pred, grads = form.evaluate(x, p)
+    cols = []
+    for prm in form.params:
+        col = grads[prm.name] / pred
+        cols.append(col * p[prm.name] if prm.log else col)
+    return np.column_stack(cols)
 
 
 def _start_grid(form: Form, max_starts: int | None, rng: np.random.Generator) -> list[Array]:
@@ -353,9 +450,10 @@ def _minimise(form, x, y, start, delta, max_iter: int = _OPTIONS["maxiter"]):
     # The objective is scaled by 1/delta^2 so that it is O(n) rather than O(n * delta^2):
     # otherwise it sits near ftol and L-BFGS-B stops early (Besiroglu et al. 2024).
     scale = 1.0 / delta**2
+    log_y = np.log(y)
 
     def fun(theta):
-        f, g = objective_and_gradient(form, x, y, theta, delta)
+        f, g = objective_and_gradient(form, x, y, theta, delta, log_y)
         return f * scale, g * scale
 
     bounds = [prm.opt_bounds() for prm in form.params]
@@ -363,45 +461,49 @@ def _minimise(form, x, y, start, delta, max_iter: int = _OPTIONS["maxiter"]):
     return minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
 
 
-def _projected_grad_norm(res, bounds) -> float:
+def _projected_grad(res, bounds) -> Array:
     g = np.array(res.jac, dtype=float)
     for i, (lo, hi) in enumerate(bounds):
         if (res.x[i] <= lo and g[i] > 0) or (res.x[i] >= hi and g[i] < 0):
             g[i] = 0.0
-    return float(np.linalg.norm(g))
+    return g
 
 
-def _no_descent_step(form, x, y, theta, delta, rel_step: float = 1e-5) -> bool:
-    """True if no coordinate step of ``rel_step`` (optimiser space) lowers the objective.
+def _no_descent(form, x, y, res, delta, seed: int = 0) -> bool:
+    """True if no small step lowers the objective: along each coordinate, along the
+    negative projected gradient, and along random directions, at two step sizes.
 
     With the Huber delta far below the noise (1e-3 against ~1% here) the objective is
-    nearly L1 in the residuals: kinked at the optimum, where the gradient need not
-    vanish and L-BFGS-B's line search ends ABNORMAL. A point no small step improves on is
-    a minimum all the same; anything else stays "not converged".
+    nearly L1 in the residuals: kinked at the optimum, where the gradient need not vanish
+    and L-BFGS-B's line search ends ABNORMAL. A point no such step improves on is a minimum
+    all the same; a valley that only a combination of parameters descends is caught by the
+    gradient and random directions, which coordinate steps alone would miss.
     """
+    theta = res.x
+    bounds = np.array([prm.opt_bounds() for prm in form.params])
     f0 = objective_and_gradient(form, x, y, theta, delta)[0]
-    tol = 1e-12 * max(1.0, abs(f0))
-    for i, prm in enumerate(form.params):
-        lo, hi = prm.opt_bounds()
-        for sign in (-1.0, 1.0):
-            trial = theta.copy()
-            trial[i] = np.clip(theta[i] + sign * rel_step * max(1.0, abs(theta[i])), lo, hi)
+    tol = 1e-12 * abs(f0)  # relative: the unscaled objective is O(n delta^2), tiny
+    p = len(theta)
+    dirs = list(np.eye(p)) + list(-np.eye(p))
+    grad = _projected_grad(res, bounds)
+    if np.linalg.norm(grad) > 0:
+        dirs.append(-grad / np.linalg.norm(grad))
+    rng = np.random.default_rng(seed)
+    for v in rng.standard_normal((8, p)):
+        dirs.append(v / np.linalg.norm(v))
+    scale = np.maximum(1.0, np.abs(theta))
+    for step in (1e-5, 1e-3):
+        for d in dirs:
+            trial = np.clip(theta + step * scale * d, bounds[:, 0], bounds[:, 1])
             if objective_and_gradient(form, x, y, trial, delta)[0] < f0 - tol:
                 return False
     return True
 
 
-def _best_fit(form, x, y, starts, delta, max_iter: int = _OPTIONS["maxiter"]):
-    best = None
-    for start in starts:
-        res = _minimise(form, x, y, start, delta, max_iter)
-        if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
-            best = res
-    return best
-
-
-def _params(form: Form, theta: Array) -> dict[str, float]:
-    return {prm.name: prm.from_opt(float(t)) for prm, t in zip(form.params, theta, strict=True)}
+def _local_optima(form, x, y, starts, delta, max_iter: int = _OPTIONS["maxiter"]) -> list:
+    """Every start's optimum with a finite objective, best first."""
+    found = [_minimise(form, x, y, start, delta, max_iter) for start in starts]
+    return sorted((r for r in found if np.isfinite(r.fun)), key=lambda r: r.fun)
 
 
 def _on_bound(form: Form, theta: Array) -> tuple[str, ...]:
@@ -414,15 +516,29 @@ def _on_bound(form: Form, theta: Array) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _check_inputs(form: Form, x: Mapping[str, Array], y: Array) -> None:
+def check_inputs(form: Form, x: Mapping[str, Array], y: Array) -> None:
+    """Refuse data the fit cannot use, naming the variable and the offending rows."""
     missing = [v for v in form.variables if v not in x]
     if missing:
         raise ValueError(f"fit {form.name}: missing variable(s) {missing}")
-    if np.any(~np.isfinite(y)) or np.any(y <= 0):
-        raise ValueError(f"fit {form.name}: observations must be finite and positive (log space)")
+
+    def bad_rows(name: str, values: Array, bad: Array, wants: str) -> None:
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            shown = ", ".join(f"{i}: {values[i]!r}" for i in rows[:8])
+            more = f" and {rows.size - 8} more" if rows.size > 8 else ""
+            raise ValueError(f"fit {form.name}: {name} must be {wants}; rows {shown}{more}")
+
+    bad_rows("the observation", y, ~np.isfinite(y) | (y <= 0), "finite and positive (log space)")
     for v in form.variables:
         if x[v].shape != y.shape:
             raise ValueError(f"fit {form.name}: variable {v!r} has shape {x[v].shape}, y {y.shape}")
+        finite = np.isfinite(x[v]) | ((x[v] == np.inf) if v in form.infinite_ok else False)
+        wants = "finite" + (" or +inf" if v in form.infinite_ok else "")
+        if v in form.positive:
+            bad_rows(f"variable {v!r}", x[v], ~finite | ~(x[v] > 0), wants + " and positive")
+        else:
+            bad_rows(f"variable {v!r}", x[v], ~finite, wants)
 
 
 def bootstrap_indices(
@@ -443,29 +559,64 @@ def bootstrap_indices(
     ]
 
 
-def _refit_chunk(form, xa, ya, start, delta, resamples, blas_threads=None) -> list[list[float]]:
+def _refit_chunk(form, xa, ya, starts, delta, resamples, blas_threads=None) -> list[tuple]:
+    """Refit each resample from the best fit; where that refit ends on a bound (the mark of
+    a refit stuck away from its optimum) or fails, refit from the runner-up optimum too and
+    keep the lower objective. An ABNORMAL line search alone is not retried: at the Huber
+    kink it is the usual end of a converged fit (see :func:`_no_descent`).
+    Returns (parameters in optimiser space, on a bound, second start used) per refit."""
     if blas_threads is not None:
         # workers share the job's cores; multi-threaded BLAS in each would oversubscribe them
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(blas_threads)
-    draws = []
+    out = []
     for idx in resamples:
-        res = _minimise(form, {k: v[idx] for k, v in xa.items()}, ya[idx], start, delta)
+        xs, ys = {k: v[idx] for k, v in xa.items()}, ya[idx]
+        res = _minimise(form, xs, ys, starts[0], delta)
+        second = False
+        if len(starts) > 1 and (not np.isfinite(res.fun) or _on_bound(form, res.x)):
+            alt = _minimise(form, xs, ys, starts[1], delta)
+            second = True
+            if np.isfinite(alt.fun) and (not np.isfinite(res.fun) or alt.fun < res.fun):
+                res = alt
         if np.isfinite(res.fun):
-            draws.append([prm.from_opt(t) for prm, t in zip(form.params, res.x, strict=True)])
-    return draws
+            out.append((res.x, bool(_on_bound(form, res.x)), second))
+    return out
 
 
-def _refit_all(form, xa, ya, start, delta, resamples, n_jobs) -> list[list[float]]:
+def _refit_all(form, xa, ya, starts, delta, resamples, n_jobs) -> list[tuple]:
     if n_jobs <= 1 or len(resamples) < 2 * n_jobs:
-        return _refit_chunk(form, xa, ya, start, delta, resamples)
+        return _refit_chunk(form, xa, ya, starts, delta, resamples)
     chunks = [resamples[i::n_jobs] for i in range(n_jobs)]
     # fork: the forms' functions need no pickling by reference and workers start fast
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(n_jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_refit_chunk, form, xa, ya, start, delta, c, 1) for c in chunks]
+        futures = [pool.submit(_refit_chunk, form, xa, ya, starts, delta, c, 1) for c in chunks]
         return [d for f in futures for d in f.result()]
+
+
+def _identification(form: Form, xa, ya, theta) -> tuple[int, float, dict[str, float], int]:
+    """(distinct design points, condition number of the column-scaled Jacobian, Wald
+    standard errors in optimiser space, residual degrees of freedom)."""
+    design = np.column_stack([np.nan_to_num(xa[v], posinf=1e300) for v in form.variables])
+    n_distinct = len(np.unique(design, axis=0))
+    jac = log_jacobian(form, xa, theta)
+    p = len(form.params)
+    df = len(ya) - p
+    if not np.all(np.isfinite(jac)):
+        return n_distinct, math.inf, {}, df
+    norms = np.linalg.norm(jac, axis=0)
+    if np.any(norms == 0):
+        return n_distinct, math.inf, {}, df
+    sv = np.linalg.svd(jac / norms, compute_uv=False)
+    cond = float(sv[0] / sv[-1]) if sv[-1] > 0 else math.inf
+    se: dict[str, float] = {}
+    if df > 0 and math.isfinite(cond):
+        r = np.log(form.predict(xa, _to_params(form, theta))) - np.log(ya)
+        cov = float(r @ r) / df * np.linalg.pinv(jac.T @ jac)
+        se = {prm.name: float(math.sqrt(max(cov[i, i], 0.0))) for i, prm in enumerate(form.params)}
+    return n_distinct, cond, se, df
 
 
 def fit_form(
@@ -483,30 +634,36 @@ def fit_form(
     n_jobs: int = 1,
     max_iter: int = _OPTIONS["maxiter"],
     keep_draws: bool = False,
+    starts: Sequence[Mapping[str, float]] | None = None,
 ) -> FitResult:
     """Fit ``form`` to ``(x, y)`` and attach bootstrap intervals and held-out error.
 
-    The main fit uses every point. If ``heldout`` marks points, a second fit
-    without them predicts them, and the mean absolute relative error of those
+    The main fit uses every point, from every start of the form's grid (or from
+    ``starts``, given as parameter values: a warm start). If ``heldout`` marks points, a
+    second fit without them predicts them, and the mean absolute relative error of those
     predictions is reported (an extrapolation check, not used for the parameters).
-    Bootstrap refits start from the best fit; resamples whose refit fails are dropped
-    and counted out of ``n_boot``. ``n_jobs > 1`` spreads the refits over processes;
-    the resamples are drawn up front, so the result does not depend on ``n_jobs``.
+    Bootstrap refits start from the best fit, and from the runner-up optimum where that
+    refit ends on a bound or fails; resamples whose refit fails are dropped
+    and counted out of ``n_boot``. ``n_jobs > 1`` spreads the refits over processes; the
+    resamples are drawn up front, so the result does not depend on ``n_jobs``.
     ``keep_draws`` keeps every refit's parameters, for intervals of derived quantities.
     """
     xa = _as_arrays({v: x[v] for v in form.variables})
     ya = np.asarray(y, dtype=float)
-    _check_inputs(form, xa, ya)
+    check_inputs(form, xa, ya)
     rng = np.random.default_rng(seed)
-    starts = _start_grid(form, max_starts, rng)
-    best = _best_fit(form, xa, ya, starts, delta, max_iter)
-    if best is None:
+    if starts is None:
+        grid = _start_grid(form, max_starts, rng)
+    else:
+        grid = [np.array([prm.to_opt(s[prm.name]) for prm in form.params]) for s in starts]
+    optima = _local_optima(form, xa, ya, grid, delta, max_iter)
+    if not optima:
         return FitResult(
             form.name,
             form.formula,
             {p: math.nan for p in form.param_names},
             len(ya),
-            len(starts),
+            len(grid),
             math.inf,
             False,
             math.nan,
@@ -514,28 +671,55 @@ def fit_form(
             "failed",
             "no start gave a finite objective",
         )
+    best = optima[0]
     bounds = [prm.opt_bounds() for prm in form.params]
-    params = _params(form, best.x)
+    params = _to_params(form, best.x)
     on_bound = _on_bound(form, best.x)
     converged = bool(best.success)
     message = str(best.message)
-    if not converged and _no_descent_step(form, xa, ya, best.x, delta):
+    if not converged and _no_descent(form, xa, ya, best, delta, seed):
         converged = True
-        message += "; accepted: no coordinate step of 1e-5 lowers the objective"
-    status = (
-        "ok" if converged and not on_bound else ("not_converged" if not converged else "on_bound")
+        message += "; accepted: no small step (coordinates, gradient, random) lowers it"
+    n_distinct, cond, se_opt, df = _identification(form, xa, ya, best.x)
+    underdetermined = n_distinct < len(form.params) + MIN_RESIDUAL_POINTS or not (
+        cond <= MAX_CONDITION
     )
+    if not converged:
+        status = "not_converged"
+    elif underdetermined:
+        status = "underdetermined"
+        message += (
+            f"; underdetermined: {n_distinct} distinct design points for "
+            f"{len(form.params)} parameters, Jacobian condition {cond:.3g}"
+        )
+    elif on_bound:
+        status = "on_bound"
+    else:
+        status = "ok"
 
     se, lo, hi, n_ok, kept = {}, {}, {}, 0, ()
+    boot_bound = second_share = math.nan
     if n_boot > 0:
         resamples = bootstrap_indices(len(ya), n_boot, groups, rng)
-        draws = _refit_all(form, xa, ya, best.x, delta, resamples, n_jobs)
-        n_ok = len(draws)
-        if draws:
-            arr = np.array(draws)
+        # the runner-up: the best optimum that differs from the best fit
+        alt = [o.x for o in optima[1:] if np.max(np.abs(o.x - best.x)) > 1e-6][:1]
+        refits = _refit_all(form, xa, ya, [best.x, *alt], delta, resamples, n_jobs)
+        n_ok = len(refits)
+        if refits:
+            arr = np.array(
+                [
+                    [prm.from_opt(t) for prm, t in zip(form.params, r[0], strict=True)]
+                    for r in refits
+                ]
+            )
+            boot_bound = float(np.mean([r[1] for r in refits]))
+            second_share = float(np.mean([r[2] for r in refits]))
+            if status == "ok" and boot_bound > BOOT_BOUND_SHARE:
+                status = "boot_on_bound"
+                message += f"; {boot_bound:.0%} of bootstrap refits end on a bound"
             tail = 100 * (1 - level) / 2
             if keep_draws:
-                kept = tuple(dict(zip(form.param_names, map(float, d), strict=True)) for d in draws)
+                kept = tuple(dict(zip(form.param_names, map(float, d), strict=True)) for d in arr)
             for i, name in enumerate(form.param_names):
                 se[name] = float(np.std(arr[:, i], ddof=1)) if n_ok > 1 else math.nan
                 lo[name] = float(np.percentile(arr[:, i], tail))
@@ -547,9 +731,11 @@ def fit_form(
         n_held = int(mask.sum())
         if 0 < n_held < len(ya) - len(form.params) + 1:
             train = {k: v[~mask] for k, v in xa.items()}
-            held_fit = _best_fit(form, train, ya[~mask], starts, delta)
-            if held_fit is not None:
-                pred = form.predict({k: v[mask] for k, v in xa.items()}, _params(form, held_fit.x))
+            held = _local_optima(form, train, ya[~mask], grid, delta)
+            if held:
+                pred = form.predict(
+                    {k: v[mask] for k, v in xa.items()}, _to_params(form, held[0].x)
+                )
                 are = float(np.mean(np.abs(pred - ya[mask]) / ya[mask]))
 
     return FitResult(
@@ -557,10 +743,10 @@ def fit_form(
         formula=form.formula,
         params=params,
         n_points=len(ya),
-        n_starts=len(starts),
+        n_starts=len(grid),
         objective=float(best.fun) * delta**2,
         converged=converged,
-        grad_norm=_projected_grad_norm(best, bounds),
+        grad_norm=float(np.linalg.norm(_projected_grad(best, bounds))),
         on_bound=on_bound,
         status=status,
         message=message,
@@ -571,4 +757,11 @@ def fit_form(
         n_heldout=n_held,
         heldout_are=are,
         draws=kept,
+        n_distinct=n_distinct,
+        condition=cond,
+        boot_on_bound=boot_bound,
+        boot_second_start=second_share,
+        se_opt=se_opt,
+        df_resid=df,
+        log_params=tuple(prm.name for prm in form.params if prm.log),
     )

@@ -131,3 +131,11 @@ def config_hash(config: Mapping[str, Any]) -> str:
     """Hash a resolved run config (JSON with sorted keys, so dict order is irrelevant)."""
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_hash(run: Mapping[str, Any], init: str = "") -> str:
+    """The ``config_hash`` of a run: its whole resolved config as the grid built it (every
+    grid coordinate, template, hook setting and stage) plus ``init``, a hash of its initial
+    weights (:func:`papergrid.runtime.state_hash`), so that runs starting from different
+    weights (another base model, say) never share a hash."""
+    return config_hash({"run": run, "init": init})

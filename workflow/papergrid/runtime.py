@@ -37,3 +37,15 @@ def device_label(device: torch.device) -> str:
 
 def torch_version() -> str:
     return torch.__version__
+
+
+def state_hash(model: torch.nn.Module) -> str:
+    """Hash of a model's parameters and buffers (names, shapes, dtypes and bytes)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()[:16]

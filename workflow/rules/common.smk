@@ -10,7 +10,8 @@ validate_config(
     config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 )
 
-# Each experiment's .smk appends {name, title, claims, fits, figures} for REPORT.md.
+# Each experiment's .smk appends {name, title, claims, calibration, tables, figures} for
+# REPORT.md (papergrid.report).
 REPORT_SECTIONS = []
 
 ENV = "../../envs/papergrid.yaml"
@@ -32,6 +33,22 @@ def logs(experiment, name):
 
 def bench(experiment, name):
     return f"results/benchmarks/{experiment}/{name}.tsv"
+
+
+# Each experiment's .smk registers its claims here (workflow/rules/verdicts.smk).
+CLAIM_SETS = {}
+
+
+def verdict_paths(experiment):
+    """Files of the claims and calibration rules (verdicts.smk) for one experiment."""
+    base = f"results/{experiment}"
+    return {
+        "claims": f"{base}/claims.parquet",
+        "claims_md": f"{base}/claims.md",
+        "calibration": f"{base}/calibration.parquet",
+        "calibration_md": f"{base}/calibration.md",
+        "rates": f"{base}/calibration_rates.parquet",
+    }
 
 
 @cache

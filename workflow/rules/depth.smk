@@ -103,7 +103,6 @@ rule depth_fit:
         mem_mb=2000,
         runtime=10,
     params:
-        share=DP["analysis"]["gain_share"],
         n_boot=DP["analysis"]["n_boot"],
         level=DP["analysis"]["level"],
         code=code("depth_fit.py", "papergrid.depth.analysis"),
@@ -111,37 +110,25 @@ rule depth_fit:
         "../scripts/depth_fit.py"
 
 
-rule depth_claims:
-    input:
-        runs=rules.depth_aggregate.output.runs,
-        fits=rules.depth_fit.output.parquet,
-    output:
-        parquet="results/depth/claims.parquet",
-        md="results/depth/claims.md",
-    log:
-        logs("depth", "claims"),
-    benchmark:
-        bench("depth", "claims")
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        settings=canonical(
-            {
-                "compare_depth": DP["analysis"]["compare_depth"],
-                "saturation_depth": DP["analysis"]["saturation_depth"],
-                "share": DP["analysis"]["gain_share"],
-                "length_threshold": DP["analysis"]["length_threshold"],
-                "n_boot": DP["analysis"]["n_boot"],
-                "level": DP["analysis"]["level"],
-            }
-        ),
-        code=code("depth_claims.py", "papergrid.depth.analysis"),
-    script:
-        "../scripts/depth_claims.py"
+CLAIM_SETS["depth"] = {
+    "analysis": "papergrid.depth.claims",
+    "inputs": {"runs": rules.depth_aggregate.output.runs},
+    "settings": canonical(
+        {
+            key: DP["analysis"][key]
+            for key in (
+                "compare_depth",
+                "saturation_depth",
+                "gain_share",
+                "sesoi_ood",
+                "sesoi_lm",
+                "sesoi_slope",
+            )
+        }
+    ),
+    "level": DP["analysis"]["level"],
+}
+DP_VERDICTS = verdict_paths("depth")
 
 
 rule depth_figures:
@@ -189,8 +176,10 @@ REPORT_SECTIONS.append(
     {
         "name": "depth",
         "title": "Depth versus width at fixed parameter budgets (Petty et al. 2024)",
+        "claims": DP_VERDICTS["claims"],
+        "calibration": DP_VERDICTS["calibration"],
         "tables": [
-            ("Claims", str(rules.depth_claims.output.md)),
+            ("Calibration", DP_VERDICTS["calibration_md"]),
             ("Fits", str(rules.depth_fit.output.md)),
         ],
         "figures": [str(f) for f in rules.depth_figures.output],
@@ -200,6 +189,6 @@ REPORT_SECTIONS.append(
 
 rule depth:
     input:
-        rules.depth_claims.output,
+        DP_VERDICTS.values(),
         rules.depth_figures.output,
     localrule: True

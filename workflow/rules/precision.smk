@@ -122,28 +122,25 @@ rule precision_fit:
         "../scripts/precision_fit.py"
 
 
-rule precision_claims:
-    input:
-        runs=rules.precision_aggregate.output.runs,
-        fits=rules.precision_fit.output.parquet,
-    output:
-        parquet="results/precision/claims.parquet",
-        md="results/precision/claims.md",
-    log:
-        logs("precision", "claims"),
-    benchmark:
-        bench("precision", "claims")
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        settings=canonical({k: v for k, v in PR["analysis"].items() if k != "n_boot"}),
-        code=code("precision_claims.py", "papergrid.precision.analysis"),
-    script:
-        "../scripts/precision_claims.py"
+CLAIM_SETS["precision"] = {
+    "analysis": "papergrid.precision.claims",
+    "inputs": {"runs": rules.precision_aggregate.output.runs},
+    "settings": canonical(
+        {
+            key: PR["analysis"][key]
+            for key in (
+                "saturation_bits",
+                "robust_train_bits",
+                "robust_post_bits",
+                "p_star_band",
+                "sesoi_gamma_d",
+                "robust_ratio",
+            )
+        }
+    ),
+    "level": PR["analysis"]["level"],
+}
+P_VERDICTS = verdict_paths("precision")
 
 
 rule precision_figures:
@@ -191,8 +188,10 @@ REPORT_SECTIONS.append(
     {
         "name": "precision",
         "title": "Scaling laws for precision (Kumar et al. 2024)",
+        "claims": P_VERDICTS["claims"],
+        "calibration": P_VERDICTS["calibration"],
         "tables": [
-            ("Claims", str(rules.precision_claims.output.md)),
+            ("Calibration", P_VERDICTS["calibration_md"]),
             ("Fits", str(rules.precision_fit.output.md)),
         ],
         "figures": [str(f) for f in rules.precision_figures.output],
@@ -202,6 +201,6 @@ REPORT_SECTIONS.append(
 
 rule precision:
     input:
-        rules.precision_claims.output,
+        P_VERDICTS.values(),
         rules.precision_figures.output,
     localrule: True

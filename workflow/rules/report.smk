@@ -6,6 +6,7 @@ report: "../report/workflow.rst"
 
 rule report:
     input:
+        [s[k] for s in REPORT_SECTIONS for k in ("claims", "calibration") if k in s],
         [path for s in REPORT_SECTIONS for _, path in s["tables"]],
         [f for s in REPORT_SECTIONS for f in s["figures"]],
     output:

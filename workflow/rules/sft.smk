@@ -186,34 +186,30 @@ rule sft_variance:
         "../scripts/sft_variance.py"
 
 
-rule sft_claims:
-    input:
-        runs=rules.sft_aggregate.output.runs,
-        variance=rules.sft_variance.output.variance,
-        soups=rules.sft_variance.output.soups,
-    output:
-        parquet="results/sft/claims.parquet",
-        md="results/sft/claims.md",
-    log:
-        logs("sft", "claims"),
-    benchmark:
-        bench("sft", "claims")
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        settings=canonical(
-            {
-                "reference_template": SF["reference_template"],
-                **{k: v for k, v in SF["analysis"].items()},
-            }
-        ),
-        code=code("sft_claims.py", "papergrid.sft.analysis"),
-    script:
-        "../scripts/sft_claims.py"
+CLAIM_SETS["sft"] = {
+    "analysis": "papergrid.sft.claims",
+    "inputs": {
+        "runs": rules.sft_aggregate.output.runs,
+        "soups": rules.sft_variance.output.soups,
+    },
+    "settings": canonical(
+        {
+            "reference_template": SF["reference_template"],
+            **{
+                key: SF["analysis"][key]
+                for key in (
+                    "sesoi_spread",
+                    "drop_threshold",
+                    "others_margin",
+                    "soup_margin",
+                    "sesoi_reduction",
+                )
+            },
+        }
+    ),
+    "level": SF["analysis"]["level"],
+}
+SF_VERDICTS = verdict_paths("sft")
 
 
 rule sft_figures:
@@ -257,8 +253,10 @@ REPORT_SECTIONS.append(
     {
         "name": "sft",
         "title": "Tülu 3 supervised fine-tuning: seeds, chat templates, data, soups",
+        "claims": SF_VERDICTS["claims"],
+        "calibration": SF_VERDICTS["calibration"],
         "tables": [
-            ("Claims", str(rules.sft_claims.output.md)),
+            ("Calibration", SF_VERDICTS["calibration_md"]),
             ("Variance decomposition", str(rules.sft_variance.output.md)),
         ],
         "figures": [str(f) for f in rules.sft_figures.output],
@@ -268,6 +266,6 @@ REPORT_SECTIONS.append(
 
 rule sft:
     input:
-        rules.sft_claims.output,
+        SF_VERDICTS.values(),
         rules.sft_figures.output,
     localrule: True

@@ -120,29 +120,18 @@ rule weights_fit:
         "../scripts/weights_fit.py"
 
 
-rule weights_claims:
-    input:
-        runs=rules.weights_aggregate.output.runs,
-        fits=rules.weights_fit.output.parquet,
-    output:
-        parquet="results/weights/claims.parquet",
-        md="results/weights/claims.md",
-    log:
-        logs("weights", "claims"),
-    benchmark:
-        bench("weights", "claims")
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        auc_threshold=W["analysis"]["auc_threshold"],
-        level=W["analysis"]["level"],
-        code=code("weights_claims.py", "papergrid.weights.analysis"),
-    script:
-        "../scripts/weights_claims.py"
+CLAIM_SETS["weights"] = {
+    "analysis": "papergrid.weights.claims",
+    "inputs": {"runs": rules.weights_aggregate.output.runs},
+    "settings": canonical(
+        {
+            "auc_threshold": W["analysis"]["auc_threshold"],
+            "sesoi_exponent": W["analysis"]["sesoi_exponent"],
+        }
+    ),
+    "level": W["analysis"]["level"],
+}
+W_VERDICTS = verdict_paths("weights")
 
 
 rule weights_figures:
@@ -195,8 +184,10 @@ REPORT_SECTIONS.append(
     {
         "name": "weights",
         "title": "Weights don't move (Jesus et al. 2021)",
+        "claims": W_VERDICTS["claims"],
+        "calibration": W_VERDICTS["calibration"],
         "tables": [
-            ("Claims", str(rules.weights_claims.output.md)),
+            ("Calibration", W_VERDICTS["calibration_md"]),
             ("Fits", str(rules.weights_fit.output.md)),
         ],
         "figures": [str(f) for f in rules.weights_figures.output],
@@ -206,7 +197,7 @@ REPORT_SECTIONS.append(
 
 rule weights:
     input:
-        rules.weights_claims.output,
+        W_VERDICTS.values(),
         rules.weights_fit.output,
         rules.weights_figures.output,
     localrule: True

@@ -6,7 +6,6 @@ from papergrid.logs import setup_logging
 setup_logging(snakemake.log[0])
 fit_job(
     snakemake.input.runs,
-    snakemake.params.share,
     snakemake.params.n_boot,
     snakemake.params.level,
     snakemake.threads,

@@ -13,6 +13,12 @@ source = snakemake.wildcards.source
 train_lm_run(
     contract=CONTRACT,
     run_id=f"lm_demo/{source}",
+    run={
+        "source": source,
+        "source_cfg": snakemake.params.source_cfg,
+        "model": snakemake.params.model,
+        "train": snakemake.params.train,
+    },
     grid={"source": source},
     source=source,
     source_cfg=snakemake.params.source_cfg,

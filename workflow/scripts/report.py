@@ -1,6 +1,7 @@
 """Write results/REPORT.md.
 
-Inputs: each experiment's claims.md, fits.md and figures, listed in params.sections.
+Inputs: each experiment's claims and calibration (Parquet), its Markdown tables and
+figures, listed in params.sections.
 """
 
 from papergrid.logs import setup_logging

@@ -76,6 +76,7 @@ def train_cell(
             train_lm_run(
                 contract=CONTRACT,
                 run_id=run_id(run),
+                run=run,
                 grid={
                     "budget": run["budget"],
                     "depth": run["depth"],

@@ -19,7 +19,7 @@ from papergrid.io import atomic_path
 from papergrid.lm.model import GPT, GPTConfig
 from papergrid.lm.sources import Prepared, prepare
 from papergrid.lm.trainer import TrainConfig, train
-from papergrid.provenance import config_hash
+from papergrid.provenance import run_hash
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ def train_lm_run(
     *,
     contract: RunContract,
     run_id: str,
+    run: Mapping[str, Any],
     grid: Mapping[str, Any],
     source: str,
     source_cfg: Mapping[str, Any],
@@ -58,6 +59,8 @@ def train_lm_run(
 ) -> str:
     """Train one run and write its curve, summary, final weights and vocabulary.
 
+    ``run`` is the experiment's whole resolved run config (as its grid built it): with a
+    hash of the initial weights it makes the run's ``config_hash``.
     ``linear_factory`` and ``kv_transform`` go to the model (quantised layers, say);
     ``after_train(model, data)`` returns extra summary metrics (post-training evaluations).
     Fine-tuning passes its own ``data`` (built on the base model's tokenizer), the base
@@ -82,8 +85,17 @@ def train_lm_run(
         "model": mcfg.to_dict(),
         "train": dict(train_cfg),
     }
+    run_config_hash = run_hash(
+        {**run, "source": source, "model": mcfg.to_dict()}, runtime.state_hash(model)
+    )
     result = train(
-        model, tcfg, data.batches, data.evaluate, dev, checkpoint=checkpoint_path, run_key=resolved
+        model,
+        tcfg,
+        data.batches,
+        data.evaluate,
+        dev,
+        checkpoint=checkpoint_path,
+        run_key={"hash": run_config_hash},
     )
     meta = {
         "run_id": run_id,
@@ -94,7 +106,7 @@ def train_lm_run(
         "wall_seconds": result.wall_seconds,
         "device": runtime.device_label(dev),
         "torch_version": runtime.torch_version(),
-        "config_hash": config_hash(resolved),
+        "config_hash": run_config_hash,
         "code_hash": code_hash,
         **grid,
     }
@@ -119,7 +131,16 @@ def train_lm_run(
     ]
     write_run(contract, meta, curve, summary, curve_path, summary_path)
     with atomic_path(model_path) as tmp:
-        torch.save({"model": model.state_dict(), "config": mcfg.to_dict(), "run": resolved}, tmp)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "config": mcfg.to_dict(),
+                "run": resolved,
+                "run_config": dict(run),
+                "config_hash": run_config_hash,
+            },
+            tmp,
+        )
     data.tokenizer.save(vocab_path)
     if checkpoint_path is not None and os.path.exists(checkpoint_path):
         os.remove(checkpoint_path)  # the final weights are an output now

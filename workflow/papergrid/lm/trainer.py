@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from papergrid.io import atomic_path
-from papergrid.lm.batches import Batch
+from papergrid.lm.batches import Batch, micro_batches
 from papergrid.lm.model import GPT
 from papergrid.provenance import config_hash
 
@@ -53,17 +53,22 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "fp32"  # fp32 | bf16 (autocast)
     loss_reduction: str = "mean"  # mean over counted tokens | sum (Tülu 3 SFT)
+    # micro-batches per step; with "mean" each micro-batch's token mean counts equally, with
+    # "sum" every token of the step counts equally (Tülu 3: sum, under accumulation)
+    grad_accum: int = 1
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.loss_reduction not in REDUCTIONS:
             raise ValueError(f"loss_reduction must be one of {REDUCTIONS}")
-        for name in ("steps", "batch_size", "eval_every"):
+        for name in ("steps", "batch_size", "eval_every", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1")
         if not 0 <= self.warmup_steps <= self.steps:
             raise ValueError("warmup_steps must be in [0, steps]")
+        if self.grad_accum > self.batch_size:
+            raise ValueError("grad_accum must not exceed batch_size (one row per micro-batch)")
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -169,25 +174,32 @@ def train(
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
         batch = batches.get(step)
-        x, y = batch.x.to(device), batch.y.to(device)
-        mask = None if batch.mask is None else batch.mask.to(device)
-        with autocast:
-            _, loss = model(x, y, loss_mask=mask, reduction=cfg.loss_reduction)
-        if not torch.isfinite(loss):
+        opt.zero_grad(set_to_none=True)
+        step_sum, counted, finite = 0.0, 0, True
+        for micro in micro_batches(batch, cfg.grad_accum):
+            x, y = micro.x.to(device), micro.y.to(device)
+            mask = None if micro.mask is None else micro.mask.to(device)
+            with autocast:
+                _, loss = model(x, y, loss_mask=mask, reduction=cfg.loss_reduction)
+            if not torch.isfinite(loss):
+                finite = False
+                break
+            n_counted = x.numel() if mask is None else int(mask.sum().item())
+            (loss if cfg.loss_reduction == "sum" else loss / cfg.grad_accum).backward()
+            step_sum += loss.item() * (1 if cfg.loss_reduction == "sum" else n_counted)
+            counted += n_counted
+            tokens += x.numel()
+            flops += model.flops_per_token(x.size(1)) * x.numel()
+        if not finite:
             status = "diverged"
             log.warning("non-finite loss at step %d: stopping", step)
             curve.append({**eval_row(step + 1), "train_loss": math.nan})
             break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        counted = x.numel() if mask is None else int(mask.sum().item())
-        acc[0] += loss.item() / (counted if cfg.loss_reduction == "sum" else 1)
+        acc[0] += step_sum / max(1, counted)  # mean loss per counted token of the step
         acc[1] += 1
-        tokens += x.numel()
-        flops += model.flops_per_token(x.size(1)) * x.numel()
         bar.update(1)
         done = step + 1
         if done % cfg.eval_every == 0 or done == cfg.steps:

@@ -33,6 +33,7 @@ def train_cell(
             train_lm_run(
                 contract=CONTRACT,
                 run_id=run_id(run),
+                run=run,
                 grid={
                     "d_model": run["d_model"],
                     "tokens_per_param": run["tokens_per_param"],

@@ -15,13 +15,33 @@ from papergrid.lm.model import GPT
 from papergrid.lm.sources import Prepared, batched_loss, greedy_responses
 from papergrid.lm.tokenizer import EOS, PAD, Tokenizer
 
-# disjoint generator seeds: base corpus, SFT data, evaluation prompts
-BASE_SEED, SFT_SEED, EVAL_SEED = 1, 3, 2
+# disjoint generator seeds: base corpus, SFT data, test prompts, validation prompts
+BASE_SEED, SFT_SEED, EVAL_SEED, VAL_SEED = 1, 3, 2, 4
 N_VAL = 64  # held-out pairs per skill for the teacher-forced loss during training
 
 
 def eval_examples(skills: Sequence[str], n: int, sizes: Mapping[str, int]) -> list:
+    """The test prompts: ``n`` per skill, scored once a run has finished."""
     return [e for s in skills for e in tasks.generate(s, n, EVAL_SEED, sizes[s])]
+
+
+def val_examples(skills: Sequence[str], n: int, sizes: Mapping[str, int]) -> list:
+    """Validation prompts, disjoint from the test prompts: decisions such as which parent
+    of a soup is the better one are made here, so the test set judges them unbiased."""
+    test = {e.prompt for e in eval_examples(skills, n, sizes)}
+    out = []
+    for s in skills:
+        pool = [e for e in tasks.generate(s, 2 * n, VAL_SEED, sizes[s]) if e.prompt not in test]
+        out += pool[:n]
+    return out
+
+
+def held_prompts(cfg: Mapping[str, Any]) -> set[str]:
+    """Every prompt SFT and the base model must not train on: test and validation."""
+    skills, sizes = cfg["skills"], cfg["sizes"]
+    test = eval_examples(skills, cfg["n_eval_per_skill"], sizes)
+    val = val_examples(skills, cfg["n_val_per_skill"], sizes)
+    return {e.prompt for e in test + val}
 
 
 def training_examples(
@@ -50,8 +70,9 @@ def build_tokenizer(texts: Sequence[str]) -> Tokenizer:
 def base_corpus(cfg: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(train, held-out) plain texts ``prompt\\nanswer`` of every skill, no chat format."""
     sizes = cfg["sizes"]
-    held = {e.prompt for e in eval_examples(cfg["skills"], cfg["n_eval_per_skill"], sizes)}
-    train = training_examples(cfg["skills"], cfg["n_base_per_skill"], BASE_SEED, sizes, held)
+    train = training_examples(
+        cfg["skills"], cfg["n_base_per_skill"], BASE_SEED, sizes, held_prompts(cfg)
+    )
     val = eval_examples(cfg["skills"], N_VAL, sizes)
     return [tasks.plain_text(e) for e in train], [tasks.plain_text(e) for e in val]
 
@@ -81,13 +102,17 @@ def sft_prepared(
     batch_size: int,
     seed: int,
 ) -> Prepared:
-    """Chat-formatted pairs of ``skills`` (loss on the assistant turn and its end token);
-    the final evaluation decodes greedily and applies each skill's verifier."""
+    """Chat-formatted pairs of every skill in ``eval_skills``, of which only ``skills``
+    are trained on (the others are left out of each batch: see
+    :class:`~papergrid.lm.batches.PairBatches`); loss on the assistant turn and its end
+    token. The final evaluation decodes greedily and applies each skill's verifier, on the
+    test prompts (``acc_*``) and on the validation prompts (``val_acc_*``)."""
     tpl = get_template(template)
     sizes = cfg["sizes"]
     held = eval_examples(eval_skills, cfg["n_eval_per_skill"], sizes)
+    val = val_examples(eval_skills, cfg["n_val_per_skill"], sizes)
     train = training_examples(
-        skills, cfg["n_sft_per_skill"], SFT_SEED, sizes, {e.prompt for e in held}
+        eval_skills, cfg["n_sft_per_skill"], SFT_SEED, sizes, held_prompts(cfg)
     )
 
     def encode(e):
@@ -99,26 +124,38 @@ def sft_prepared(
     val_idx = [i for s in eval_skills for i in rng.permutation(by_skill[s])[:N_VAL]]
     val_pairs = [held_pairs[i] for i in sorted(val_idx)]
     stop, pad = tok.id(tpl.stop), tok.id(PAD)
-    max_new = {s: max(len(held_pairs[i][1]) for i in idx) + 2 for s, idx in by_skill.items()}
 
     def evaluate(model: GPT) -> dict[str, float]:
         return {"val_loss": batched_loss(model, val_pairs, pad)}
 
-    def final(model: GPT) -> dict[str, float]:
+    def accuracy(model: GPT, examples: Sequence, prefix: str) -> dict[str, float]:
         out = {}
-        for s, idx in by_skill.items():
-            got = greedy_responses(model, [held_pairs[i][0] for i in idx], stop, max_new[s])
-            out[f"acc_{s}"] = float(
-                np.mean([held[i].verify(tok.decode(g)) for i, g in zip(idx, got, strict=True)])
+        for s in eval_skills:
+            mine = [e for e in examples if e.skill == s]
+            pairs = [encode(e) for e in mine]
+            budget = max(len(r) for _, r in pairs) + 2
+            got = greedy_responses(model, [p for p, _ in pairs], stop, budget)
+            out[f"{prefix}acc_{s}"] = float(
+                np.mean([e.verify(tok.decode(g)) for e, g in zip(mine, got, strict=True)])
             )
-        out["acc_mean"] = float(np.mean([out[f"acc_{s}"] for s in eval_skills]))
+        out[f"{prefix}acc_mean"] = float(np.mean([out[f"{prefix}acc_{s}"] for s in eval_skills]))
         return out
 
+    def final(model: GPT) -> dict[str, float]:
+        return {**accuracy(model, held, ""), **accuracy(model, val, "val_")}
+
+    kept = set(skills)
     return Prepared(
         tok,
-        PairBatches([encode(e) for e in train], batch_size, seed, pad),
+        PairBatches(
+            [encode(e) for e in train],
+            batch_size,
+            seed,
+            pad,
+            keep=None if kept >= set(eval_skills) else [e.skill in kept for e in train],
+        ),
         evaluate,
         0,
-        {"template": template, "n_train": len(train)},
+        {"template": template, "n_train": sum(e.skill in kept for e in train)},
         final,
     )

@@ -43,8 +43,8 @@ CONTRACT = RunContract(
         *LM_FIELDS,
         pa.field("train_loss", pa.float64()),
         pa.field("val_loss", pa.float64()),
-        *(pa.field(f"acc_{s}", pa.float64()) for s in SKILLS),  # verifier, greedy decoding
-        pa.field("acc_mean", pa.float64()),  # over the evaluated skills
+        # verifier, greedy decoding: test prompts (acc_) and validation prompts (val_acc_)
+        *(pa.field(f"{p}acc_{s}", pa.float64()) for p in ("", "val_") for s in (*SKILLS, "mean")),
     ),
 )
 
@@ -53,8 +53,7 @@ SOUP_SCHEMA = pa.schema(
         ("template", pa.string()),
         ("seed_a", pa.int64()),
         ("seed_b", pa.int64()),
-        *((f"acc_{s}", pa.float64()) for s in SKILLS),
-        ("acc_mean", pa.float64()),
+        *((f"{p}acc_{s}", pa.float64()) for p in ("", "val_") for s in (*SKILLS, "mean")),
     ]
 )
 
@@ -79,6 +78,7 @@ def check_block(block: Mapping[str, Any]) -> None:
             problems.append(
                 f"sft.soups: pair [{a}, {b}] needs two different seeds of sft.grid.seed"
             )
+    problems += [f"sft.grid.template: {p}" for p in same_renderings(g["template"])]
     skills = block["data"]["skills"]
     unknown = sorted(set(g["ablate"]) - set(skills))
     if unknown:
@@ -87,6 +87,24 @@ def check_block(block: Mapping[str, Any]) -> None:
         problems.append("sft.grid.seed: needs at least 2 seeds for a seed spread")
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def same_renderings(names) -> list[str]:
+    """Templates that render a single-turn example exactly like an earlier one in
+    ``names``: the same training tokens, so they would count as two templates but be one."""
+    from papergrid.lm.data.templates import get_template, single_turn
+
+    seen: dict[str, str] = {}
+    out = []
+    for name in names:
+        text = single_turn(get_template(name))
+        if text in seen:
+            out.append(
+                f"{name!r} renders single-turn examples exactly as {seen[text]!r} (the same "
+                "prompt, answer and end token): keep one of them"
+            )
+        seen.setdefault(text, name)
+    return out
 
 
 def variant_jobs(block: Mapping[str, Any]) -> list[str]:

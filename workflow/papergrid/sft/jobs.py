@@ -66,9 +66,10 @@ def train_base(
 
 def sft_examples(cfg: Mapping[str, Any]) -> list:
     """Every example SFT and evaluation will encode (built once for the base job)."""
-    from papergrid.sft.data import eval_examples, training_examples
+    from papergrid.sft.data import eval_examples, training_examples, val_examples
 
     ex = eval_examples(cfg["skills"], cfg["n_eval_per_skill"], cfg["sizes"])
+    ex += val_examples(cfg["skills"], cfg["n_val_per_skill"], cfg["sizes"])
     return ex + training_examples(
         cfg["skills"], cfg["n_sft_per_skill"], SFT_SEED, cfg["sizes"], set()
     )
@@ -138,6 +139,7 @@ def train_job(
             train_lm_run(
                 contract=CONTRACT,
                 run_id=run_id(run),
+                run=run,
                 grid={
                     "variant": run["variant"],
                     "template": run["template"],
@@ -188,8 +190,11 @@ def soup_rows(runs, soups, trained, mcfg: GPTConfig, tok: Tokenizer, device: str
                 "template": run["template"],
                 "seed_a": a,
                 "seed_b": b,
-                **{f"acc_{s}": acc.get(f"acc_{s}", np.nan) for s in SKILLS},
-                "acc_mean": acc["acc_mean"],
+                **{
+                    f"{prefix}acc_{s}": acc.get(f"{prefix}acc_{s}", np.nan)
+                    for prefix in ("", "val_")
+                    for s in (*SKILLS, "mean")
+                },
             }
         )
     return rows

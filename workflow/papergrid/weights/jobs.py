@@ -16,7 +16,7 @@ import numpy as np
 
 from papergrid.contract import write_run
 from papergrid.io import atomic_path
-from papergrid.provenance import config_hash
+from papergrid.provenance import run_hash
 from papergrid.weights.schema import CONTRACT
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def train_one(run, data, dev, threads, code_hash, curve_path, summary_path, matr
         "wall_seconds": result.wall_seconds,
         "device": runtime.device_label(dev),
         "torch_version": runtime.torch_version(),
-        "config_hash": config_hash(run),
+        "config_hash": run_hash(run, result.init_hash),
         "code_hash": code_hash,
         "width": cfg.width,
         "optimizer": cfg.optimizer,

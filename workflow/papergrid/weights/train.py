@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from papergrid.runtime import state_hash
 from papergrid.weights.data import Dataset
 from papergrid.weights.model import LAYERS, MLP, STAMPED_LAYER
 from papergrid.weights.stamp import apply_stamp, letter_mask, mask_auc
@@ -51,6 +52,7 @@ class WeightsResult:
     w_final: np.ndarray
     mask: np.ndarray
     wall_seconds: float = 0.0
+    init_hash: str = ""  # of the stamped initial weights (papergrid.runtime.state_hash)
     extra: dict = field(default_factory=dict)
 
 
@@ -88,6 +90,7 @@ def train_weights(run: WeightsRun, data: Dataset, device: torch.device) -> Weigh
     with torch.no_grad():
         stamped = apply_stamp(model.fc2.weight.numpy(), mask, run.stamp_mode, run.stamp_amplitude)
         model.fc2.weight.copy_(torch.from_numpy(stamped))
+    init_hash = state_hash(model)
     model.to(device)
     init = {name: getattr(model, name).weight.detach().clone() for name in LAYERS}
     opt = make_optimizer(run, model.parameters())
@@ -161,4 +164,5 @@ def train_weights(run: WeightsRun, data: Dataset, device: torch.device) -> Weigh
         w_final=getattr(model, STAMPED_LAYER).weight.detach().cpu().numpy(),
         mask=mask,
         wall_seconds=time.perf_counter() - t0,
+        init_hash=init_hash,
     )

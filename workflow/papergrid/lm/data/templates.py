@@ -14,6 +14,11 @@ formats, for a user turn Q and an assistant turn A (``\\n`` is a newline):
   its turns end with ``<|im_end|>``, the stop token when generating.
 - llama3: ``<|begin_of_text|><|start_header_id|>user<|end_header_id|>\\n\\nQ<|eot_id|>``
   ``<|start_header_id|>assistant<|end_header_id|>\\n\\nA<|eot_id|>``; stop ``<|eot_id|>``.
+- alpaca (Stanford Alpaca, no system preamble): ``### Instruction:\\nQ\\n\\n``
+  ``### Response:\\nA<eos>``; a non-final assistant turn ends ``<eos>\\n\\n``.
+
+On single-turn data tulu and tulu2 are the same: they differ only after a final end
+token, which no single-turn example trains on (:func:`single_turn` shows it).
 
 The generation prompt is what precedes A. The end token after A is the one the model is
 trained to emit and decoding stops on (``stop``).
@@ -86,6 +91,14 @@ _LLAMA3 = (
     "<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content }}<|eot_id|>{% endfor %}"
     "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
 )
+_ALPACA = (
+    "{% for m in messages %}"
+    "{% if m.role == 'system' %}{{ m.content }}\n\n"
+    "{% elif m.role == 'user' %}### Instruction:\n{{ m.content }}\n\n"
+    "{% elif loop.last %}### Response:\n{{ m.content }}{{ eos }}"
+    "{% else %}### Response:\n{{ m.content }}{{ eos }}\n\n{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}### Response:\n{% endif %}"
+)
 _ROLES = ("<|system|>", "<|user|>", "<|assistant|>")
 
 TEMPLATES: dict[str, ChatTemplate] = {
@@ -109,8 +122,14 @@ TEMPLATES: dict[str, ChatTemplate] = {
             "<|eot_id|>",
             ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", EOS),
         ),
+        ChatTemplate("alpaca", _ALPACA, "### Response:\n", EOS, (EOS,)),
     )
 }
+
+
+def single_turn(template: ChatTemplate, user: str = "Q", answer: str = "A") -> str:
+    """What one single-turn training example is: the prompt, the answer, the end token."""
+    return template.prompt(user) + answer + template.stop
 
 
 def get_template(name: str) -> ChatTemplate:
