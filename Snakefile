@@ -11,6 +11,7 @@ include: "workflow/rules/lm_demo.smk"
 include: "workflow/rules/precision.smk"
 include: "workflow/rules/depth.smk"
 include: "workflow/rules/sft.smk"
+include: "workflow/rules/post.smk"
 include: "workflow/rules/verdicts.smk"
 include: "workflow/rules/report.smk"
 

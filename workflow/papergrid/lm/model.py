@@ -6,7 +6,9 @@
 - ``kv_transform`` is applied to attention keys and values (KV-cache quantisation).
 - ``forward(..., return_hidden=True)`` exposes the last hidden state (temperature heads).
 - ``token_logprobs`` gives per-token log-probabilities of given tokens (DPO, RLVR).
-- ``generate`` samples with temperature, top-k and an end token (temperature 0 is greedy).
+- ``generate`` samples with temperature, top-k and an end token (temperature 0 is greedy);
+  :mod:`papergrid.lm.sampling` samples left-padded prompts of different lengths with a
+  temperature per row and per step, through ``attention_mask`` and ``decode_step``.
 
 N means one thing everywhere: :meth:`GPT.num_params` with ``non_embedding=True``.
 """
@@ -40,9 +42,12 @@ class CausalSelfAttention(nn.Module):
         self.out = linear(cfg.d_model, cfg.d_model, "attn_out")
         self.kv_transform = kv_transform
 
-    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cache: dict | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``cache`` (generation only) holds this layer's keys and values so far; new
-        positions attend to all of them and are appended."""
+        positions attend to all of them and are appended. ``mask`` (B, 1, T, T_keys), True
+        where a query may attend, replaces the causal mask (padded batches)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         if self.kv_transform is not None:
@@ -59,9 +64,12 @@ class CausalSelfAttention(nn.Module):
             v = torch.cat([cache["v"], v], dim=2)
         if cache is not None:
             cache["k"], cache["v"] = k, v
-        # one new query may see every cached position: no mask then
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=not extending)  # (B, nh, T, hs)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        if mask is not None:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            # one new query may see every cached position: no mask then
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=not extending)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.out(y)
 
 
@@ -83,9 +91,27 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.d_model)
         self.mlp = MLP(cfg, linear)
 
-    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache)  # pre-norm residual block
+    def forward(
+        self, x: torch.Tensor, cache: dict | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, mask)  # pre-norm residual block
         return x + self.mlp(self.ln_2(x))
+
+
+def padded_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position of each token counted from its row's first real token (B, T); padding
+    before it sits at 0 (it is masked out of attention anyway)."""
+    return (attention_mask.long().cumsum(dim=1) - 1).clamp_min(0)
+
+
+def padded_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, T, T) attention mask: causal, real keys only; a padded query attends to
+    itself so that no row of the softmax is empty."""
+    T = attention_mask.size(1)
+    causal = torch.ones(T, T, dtype=torch.bool, device=attention_mask.device).tril()
+    keys = attention_mask.bool()[:, None, None, :]
+    eye = torch.eye(T, dtype=torch.bool, device=attention_mask.device)
+    return (causal & keys) | eye
 
 
 class GPT(nn.Module):
@@ -146,20 +172,27 @@ class GPT(nn.Module):
         loss_mask: torch.Tensor | None = None,
         reduction: str = "mean",
         return_hidden: bool = False,
+        attention_mask: torch.Tensor | None = None,
     ):
         """Logits (B, T, vocab); with ``targets`` also the cross-entropy.
 
         ``loss_mask`` (B, T) selects the target positions that count; ``reduction`` is
         ``mean`` over counted tokens or ``sum`` (Tülu 3's summed-token SFT loss).
         With ``return_hidden`` the final hidden state (B, T, d_model) is returned too.
+        ``attention_mask`` (B, T), 1 for real tokens and 0 for padding on either side,
+        keeps padding out of attention and numbers positions from each row's first real
+        token, so a left-padded prompt gives the logits it gives alone.
         """
         B, T = idx.shape
         if T > self.cfg.block_size:
             raise ValueError(f"sequence of {T} tokens exceeds block_size {self.cfg.block_size}")
-        pos = torch.arange(T, device=idx.device)
+        if attention_mask is None:
+            pos, mask = torch.arange(T, device=idx.device), None
+        else:
+            pos, mask = padded_positions(attention_mask), padded_mask(attention_mask)
         x = self.wte(idx) + self.wpe(pos)  # (B, T, d)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, mask=mask)
         h = self.ln_f(x)
         logits = F.linear(h, self.wte.weight)  # tied head, (B, T, vocab)
         loss = None
@@ -167,28 +200,36 @@ class GPT(nn.Module):
             nll = F.cross_entropy(
                 logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="none"
             ).view(B, T)
-            mask = torch.ones_like(nll) if loss_mask is None else loss_mask.to(nll.dtype)
-            total = (nll * mask).sum()
-            loss = total if reduction == "sum" else total / mask.sum().clamp_min(1)
+            mask_ = torch.ones_like(nll) if loss_mask is None else loss_mask.to(nll.dtype)
+            total = (nll * mask_).sum()
+            loss = total if reduction == "sum" else total / mask_.sum().clamp_min(1)
         if return_hidden:
             return logits, loss, h
         return logits, loss
 
-    def _cached_logits(self, idx: torch.Tensor, start: int, caches: list[dict]) -> torch.Tensor:
-        pos = torch.arange(start, start + idx.size(1), device=idx.device)
-        x = self.wte(idx) + self.wpe(pos)
-        for block, cache in zip(self.blocks, caches, strict=True):
-            x = block(x, cache)
-        return F.linear(self.ln_f(x), self.wte.weight)
-
-    def token_logprobs(self, idx: torch.Tensor) -> torch.Tensor:
+    def token_logprobs(
+        self, idx: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """log p(idx[:, t] | idx[:, :t]) for t >= 1: shape (B, T - 1).
 
         Sum them under a response mask for a sequence log-probability (DPO, RLVR).
         """
-        logits, _ = self(idx[:, :-1])
+        mask = None if attention_mask is None else attention_mask[:, :-1]
+        logits, _ = self(idx[:, :-1], attention_mask=mask)
         logp = F.log_softmax(logits.float(), dim=-1)
         return logp.gather(-1, idx[:, 1:].unsqueeze(-1)).squeeze(-1)
+
+    def decode_step(
+        self, idx: torch.Tensor, pos: torch.Tensor, caches: list[dict], mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feed (B, T) new tokens at positions ``pos`` (T or (B, T)) through the key/value
+        caches; ``mask`` (B, 1, T, keys so far) as in :class:`CausalSelfAttention`. Returns
+        the logits and the final hidden state of the new positions."""
+        x = self.wte(idx) + self.wpe(pos)
+        for block, cache in zip(self.blocks, caches, strict=True):
+            x = block(x, cache, mask)
+        h = self.ln_f(x)
+        return F.linear(h, self.wte.weight), h
 
     @torch.no_grad()
     def generate(
@@ -216,7 +257,9 @@ class GPT(nn.Module):
         step_in = idx
         for _ in range(budget):
             if use_cache:
-                logits = self._cached_logits(step_in, idx.size(1) - step_in.size(1), caches)
+                start = idx.size(1) - step_in.size(1)
+                pos = torch.arange(start, idx.size(1), device=idx.device)
+                logits, _ = self.decode_step(step_in, pos, caches, None)
             else:
                 logits, _ = self(idx[:, -self.cfg.block_size :])
             logits = logits[:, -1, :]  # (B, vocab)

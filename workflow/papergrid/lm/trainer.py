@@ -6,6 +6,11 @@ a job killed at any point and restarted continues from its last checkpoint and e
 with the same metrics as an uninterrupted run on the same machine (batches depend only
 on the step, and the checkpoint holds the model, the optimizer and the partial curve).
 A NaN or infinite training loss stops the run with status ``diverged``.
+
+The loss is next-token cross-entropy unless a ``loss_fn(model, batch, step)`` is given: it
+returns a :class:`StepOutput` (the loss to minimise, metrics to log, and the tokens and
+FLOPs the step spent, sampling included), which is how preference tuning, RL and decoding
+heads train with the same schedule, clipping, evaluation, checkpoints and resume.
 """
 
 from __future__ import annotations
@@ -34,7 +39,20 @@ REDUCTIONS = ("mean", "sum")
 
 
 class Batches(Protocol):
-    def get(self, step: int) -> Batch: ...
+    def get(self, step: int) -> Any: ...
+
+
+@dataclass
+class StepOutput:
+    """What a custom loss function returns for one step."""
+
+    loss: torch.Tensor  # minimised as it is
+    metrics: dict[str, float] = field(default_factory=dict)  # logged: mean since last eval
+    tokens: int = 0  # tokens the step processed
+    flops: float = 0.0  # training FLOPs of the step, generation and reference passes included
+
+
+LossFn = Callable[[torch.nn.Module, Any, int], StepOutput]
 
 
 @dataclass(frozen=True)
@@ -110,25 +128,30 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 
 def train(
-    model: GPT,
+    model: GPT | torch.nn.Module,
     cfg: TrainConfig,
     batches: Batches,
-    evaluate: Callable[[GPT], dict[str, float]],
+    evaluate: Callable[[Any], dict[str, float]],
     device: torch.device,
     checkpoint: str | os.PathLike | None = None,
     progress=None,
     run_key: dict | None = None,
+    loss_fn: LossFn | None = None,
 ) -> TrainResult:
     """Train ``model`` in place. ``evaluate(model)`` returns metrics such as val_loss.
 
     ``run_key`` identifies the run (its resolved config); a checkpoint written for a
-    different key is ignored rather than resumed.
+    different key is ignored rather than resumed. ``loss_fn`` replaces the next-token loss
+    (see the module docstring); ``model`` is then any module (a policy with a value head,
+    say), and ``grad_accum`` does not apply.
     """
-    key = config_hash({"train": asdict(cfg), "model": model.cfg.to_dict(), **(run_key or {})})
+    shape = model.cfg.to_dict() if hasattr(model, "cfg") else type(model).__name__
+    key = config_hash({"train": asdict(cfg), "model": shape, **(run_key or {})})
     model.to(device)
     opt = make_optimizer(model, cfg)
     ckpt_path = Path(checkpoint) if checkpoint else None
     start, curve, acc, tokens, flops = 0, [], [0.0, 0], 0, 0.0
+    logged: dict[str, list[float]] = {}  # loss_fn metrics since the last evaluation: [sum, n]
     if ckpt_path is not None and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         if state["key"] == key:
@@ -136,6 +159,7 @@ def train(
             opt.load_state_dict(state["optimizer"])
             start, curve, acc = state["step"], state["curve"], state["acc"]
             tokens, flops = state["tokens"], state["flops"]
+            logged = state.get("logged", {})
             log.info("resumed from checkpoint at step %d", start)
         else:
             log.warning("ignoring checkpoint %s written for another run config", ckpt_path)
@@ -153,6 +177,7 @@ def train(
             "flops": flops,
             "lr": lr_at(cfg, max(0, step - 1)),
             "train_loss": train_loss,
+            **{k: s / n for k, (s, n) in logged.items() if n},
             **metrics,
         }
 
@@ -175,21 +200,23 @@ def train(
             group["lr"] = lr_at(cfg, step)
         batch = batches.get(step)
         opt.zero_grad(set_to_none=True)
-        step_sum, counted, finite = 0.0, 0, True
-        for micro in micro_batches(batch, cfg.grad_accum):
-            x, y = micro.x.to(device), micro.y.to(device)
-            mask = None if micro.mask is None else micro.mask.to(device)
+        if loss_fn is None:
+            finite, step_mean, t_step, f_step = _next_token_step(
+                model, cfg, batch, device, autocast
+            )
+        else:
             with autocast:
-                _, loss = model(x, y, loss_mask=mask, reduction=cfg.loss_reduction)
-            if not torch.isfinite(loss):
-                finite = False
-                break
-            n_counted = x.numel() if mask is None else int(mask.sum().item())
-            (loss if cfg.loss_reduction == "sum" else loss / cfg.grad_accum).backward()
-            step_sum += loss.item() * (1 if cfg.loss_reduction == "sum" else n_counted)
-            counted += n_counted
-            tokens += x.numel()
-            flops += model.flops_per_token(x.size(1)) * x.numel()
+                out = loss_fn(model, batch, step)
+            finite = bool(torch.isfinite(out.loss))
+            if finite:
+                out.loss.backward()
+            step_mean, t_step, f_step = out.loss.item(), out.tokens, out.flops
+            for k, v in out.metrics.items():
+                entry = logged.setdefault(k, [0.0, 0])
+                entry[0] += float(v)
+                entry[1] += 1
+        tokens += t_step
+        flops += f_step
         if not finite:
             status = "diverged"
             log.warning("non-finite loss at step %d: stopping", step)
@@ -198,13 +225,13 @@ def train(
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        acc[0] += step_sum / max(1, counted)  # mean loss per counted token of the step
+        acc[0] += step_mean
         acc[1] += 1
         bar.update(1)
         done = step + 1
         if done % cfg.eval_every == 0 or done == cfg.steps:
             curve.append(eval_row(done))
-            acc = [0.0, 0]
+            acc, logged = [0.0, 0], {}
         if ckpt_path is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
             _save_checkpoint(
                 ckpt_path,
@@ -217,6 +244,7 @@ def train(
                     "acc": acc,
                     "tokens": tokens,
                     "flops": flops,
+                    "logged": logged,
                 },
             )
     bar.close()
@@ -233,3 +261,23 @@ def train(
         wall_seconds=time.perf_counter() - t0,
         resumed_from=start,
     )
+
+
+def _next_token_step(model, cfg: TrainConfig, batch: Batch, device, autocast):
+    """Backpropagate the next-token loss of one step over its micro-batches; returns
+    (finite, mean loss per counted token, tokens, FLOPs)."""
+    step_sum, counted, tokens, flops = 0.0, 0, 0, 0.0
+    for micro in micro_batches(batch, cfg.grad_accum):
+        x, y = micro.x.to(device), micro.y.to(device)
+        mask = None if micro.mask is None else micro.mask.to(device)
+        with autocast:
+            _, loss = model(x, y, loss_mask=mask, reduction=cfg.loss_reduction)
+        if not torch.isfinite(loss):
+            return False, math.nan, tokens, flops
+        n_counted = x.numel() if mask is None else int(mask.sum().item())
+        (loss if cfg.loss_reduction == "sum" else loss / cfg.grad_accum).backward()
+        step_sum += loss.item() * (1 if cfg.loss_reduction == "sum" else n_counted)
+        counted += n_counted
+        tokens += x.numel()
+        flops += model.flops_per_token(x.size(1)) * x.numel()
+    return True, step_sum / max(1, counted), tokens, flops
