@@ -14,6 +14,7 @@ PO_START = "results/post/start/{start}/s{seed}"  # each start's own evaluation
 PO_DPO = "results/post/dpo/{pjob}/s{seed}"
 PO_RL = "results/post/rl/{pjob}/s{seed}"
 PO_WEAK = "results/post/weak/s{seed}"  # the weaker start's SFT checkpoint
+PO_SFT = SF_MAIN.replace("{template}", PO_TEMPLATE)  # the SFT checkpoints, per seed
 
 
 def po_files(run, **wildcards):
@@ -36,15 +37,15 @@ def po_start_models(pjob):
     """The checkpoint each seed of ``pjob`` starts from: SFT, or the weaker start."""
     if pjob.endswith("-weak"):
         return expand(f"{PO_WEAK}/model.pt", seed=PO_SEEDS)
-    return expand(SF_MAIN_OUT["model"], template=PO_TEMPLATE, seed=PO_SEEDS)
+    return expand(f"{PO_SFT}/model.pt", seed=PO_SEEDS)
 
 
 # One job per start seed: prompt pools, on-policy samples, every pair arm with the start's
 # log-probabilities of its pairs (the cached reference), and the start's own evaluation.
 rule post_data:
     input:
-        model=expand(SF_MAIN_OUT["model"], template=PO_TEMPLATE, allow_missing=True),
-        vocab=expand(SF_MAIN_OUT["vocab"], template=PO_TEMPLATE, allow_missing=True),
+        model=f"{PO_SFT}/model.pt",
+        vocab=f"{PO_SFT}/vocab.json",
     output:
         pairs=PO_PAIRS,
         curve=PO_START.replace("{start}", "sft") + "/curve.parquet",
@@ -106,7 +107,7 @@ rule post_dpo:
     input:
         pairs=expand(PO_PAIRS, seed=PO_SEEDS),
         start=po_start_models("sft"),
-        vocab=expand(SF_MAIN_OUT["vocab"], template=PO_TEMPLATE, seed=PO_SEEDS[0]),
+        vocab=PO_SFT.format(seed=PO_SEEDS[0]) + "/vocab.json",
     output:
         curve=expand(f"{PO_DPO}/curve.parquet", seed=PO_SEEDS, allow_missing=True),
         summary=expand(f"{PO_DPO}/summary.parquet", seed=PO_SEEDS, allow_missing=True),
@@ -138,7 +139,7 @@ use rule post_dpo as post_rl with:
     input:
         pairs=expand(PO_PAIRS, seed=PO_SEEDS),
         start=lambda wc: po_start_models(wc.pjob),
-        vocab=expand(SF_MAIN_OUT["vocab"], template=PO_TEMPLATE, seed=PO_SEEDS[0]),
+        vocab=PO_SFT.format(seed=PO_SEEDS[0]) + "/vocab.json",
     output:
         curve=expand(f"{PO_RL}/curve.parquet", seed=PO_SEEDS, allow_missing=True),
         summary=expand(f"{PO_RL}/summary.parquet", seed=PO_SEEDS, allow_missing=True),

@@ -13,7 +13,7 @@ train_job(
     snakemake.params.runs,
     snakemake.params.kind,
     {"start": list(snakemake.input.start), "pairs": list(snakemake.input.pairs)},
-    snakemake.input.vocab[0] if isinstance(snakemake.input.vocab, list) else snakemake.input.vocab,
+    snakemake.input.vocab,
     snakemake.params.sft_data,
     snakemake.params.device,
     snakemake.threads,

@@ -5,11 +5,12 @@ token earns -beta (log pi - log pi_ref), the KL penalty to the frozen starting m
 the response's last token adds the verifier's score: ``alpha`` (10) when the answer
 verifies, 0 when it does not, ``-alpha`` when the response never emits the end token.
 
-- PPO (Schulman et al. 2017, as in Tülu 3): a value head on the policy's last hidden
-  state (a shared trunk: cheaper than Tülu's separate value model, which is initialised
-  from a reward model we do not have), GAE with gamma 1 and lambda 0.95, advantages
-  whitened over the rollout, the clipped ratio objective (0.2), value loss weight 0.1,
-  ``epochs`` gradient steps on each rollout.
+- PPO (Schulman et al. 2017, as in Tülu 3): a separate value model (a copy of the
+  starting model with a scalar head; Tülu 3 initialises it from a reward model, which we
+  do not have), GAE with gamma 1 and lambda 0.95, advantages whitened over the rollout,
+  the clipped ratio objective (0.2), value loss weight 0.1, ``epochs`` gradient steps on
+  each rollout. A value head on the policy's own trunk was tried first and did not learn:
+  the value loss on returns of size alpha = 10 dominates the clipped gradient.
 - RLOO (Ahmadian et al. 2024): ``k`` samples per prompt, each sample's whole-response
   reward minus the mean of the other k - 1 as its advantage, REINFORCE on the response's
   log-probability, one step per rollout. Chosen over GRPO because its leave-one-out
@@ -31,12 +32,14 @@ from papergrid.lm.sampling import Samples
 
 
 class PolicyWithValue(nn.Module):
-    """A policy GPT and a scalar value head on its final hidden state (zero-initialised, so
-    the policy starts exactly as given)."""
+    """A policy GPT and a value model: a copy of the policy's starting weights with a scalar
+    head on its final hidden state (zero-initialised: values start at 0)."""
 
     def __init__(self, policy: GPT):
         super().__init__()
         self.policy = policy
+        self.critic = GPT(policy.cfg)
+        self.critic.load_state_dict(policy.state_dict())
         self.value = nn.Linear(policy.cfg.d_model, 1)
         nn.init.zeros_(self.value.weight)
         nn.init.zeros_(self.value.bias)
@@ -47,11 +50,13 @@ class PolicyWithValue(nn.Module):
 
     def forward(self, idx: torch.Tensor, attention_mask: torch.Tensor | None = None):
         """(logits (B, T, vocab), values (B, T))."""
-        logits, _, h = self.policy(idx, attention_mask=attention_mask, return_hidden=True)
+        logits, _ = self.policy(idx, attention_mask=attention_mask)
+        _, _, h = self.critic(idx, attention_mask=attention_mask, return_hidden=True)
         return logits, self.value(h).squeeze(-1)
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
-        return self.policy.flops_per_token(seq_len) + 6 * self.cfg.d_model
+        """Policy and value model, both trained."""
+        return 2 * self.policy.flops_per_token(seq_len) + 6 * self.cfg.d_model
 
 
 def verifiable_score(verified: bool, finished: bool, alpha: float = 10.0) -> float:

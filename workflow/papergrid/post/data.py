@@ -8,9 +8,11 @@ Prompt pools, disjoint from the SFT test and validation prompts:
 Pairs (prompt, chosen, rejected), chosen verified correct and rejected verified wrong:
 - off-policy: chosen = the task's reference answer, rejected = a corruption of it (one
   character substituted, re-drawn until the verifier rejects it), the same length;
-- on-policy: both sampled from the SFT model at temperature 1 (``samples_per_prompt`` per
-  prompt): the first correct and the first wrong sample; prompts where the samples are all
-  right or all wrong give no on-policy pair and are counted;
+- on-policy (Tülu 3: at least one response from the SFT model): from
+  ``samples_per_prompt`` samples of the SFT model at temperature 1, the first correct one
+  as chosen and the first wrong one as rejected; where the samples are all wrong the
+  reference answer is chosen, where they are all right a corruption is rejected (how many
+  pairs have both sides sampled is recorded);
 - length confounds: ``chosen_longer`` rejects the reference truncated by one to two
   characters, ``rejected_longer`` rejects it with one to two characters appended.
 
@@ -80,28 +82,40 @@ def prompt_pools(sft_data: Mapping[str, Any], n_unused: int, n_reused: int) -> P
     rng = np.random.default_rng(POST_SEED)
     reused = []
     for s in skills:
-        mine = [e for e in sft_train if e.skill == s]
+        mine = list({e.prompt: e for e in sft_train if e.skill == s}.values())
         reused += [mine[i] for i in sorted(rng.permutation(len(mine))[:n_reused])]
     return PromptPools(unused, reused)
 
 
-def _alphabet(text: str) -> str:
-    return string.digits if any(c.isdigit() for c in text) else string.ascii_letters
+def _alphabet(char: str, allowed: str | None) -> list[str]:
+    """Characters of the same class as ``char`` (digit, lower, upper case), within the
+    vocabulary when ``allowed`` is given."""
+    if char.isdigit():
+        pool = string.digits
+    elif char.isupper():
+        pool = string.ascii_uppercase
+    else:
+        pool = string.ascii_lowercase
+    return [c for c in pool if allowed is None or c in allowed] or [char]
 
 
-def corrupt(example: tasks.TaskExample, how: str, rng: np.random.Generator) -> str:
+def corrupt(
+    example: tasks.TaskExample, how: str, rng: np.random.Generator, allowed: str | None = None
+) -> str:
     """A wrong answer derived from the reference: ``substitute`` one character (the same
     length), ``truncate`` one or two characters, or ``append`` one or two; re-drawn until
-    the verifier rejects it."""
+    the verifier rejects it. New characters keep the class of the ones they replace or
+    follow, and come from ``allowed`` (the vocabulary) when given."""
     ref = example.reference
     for _ in range(100):
         if how == "substitute":
             i = int(rng.choice([j for j, c in enumerate(ref) if c.isalnum()]))
-            out = ref[:i] + str(rng.choice(list(_alphabet(ref[i])))) + ref[i + 1 :]
+            out = ref[:i] + str(rng.choice(_alphabet(ref[i], allowed))) + ref[i + 1 :]
         elif how == "truncate":
             out = ref[: max(1, len(ref) - int(rng.integers(1, 3)))]
         elif how == "append":
-            out = ref + "".join(rng.choice(list(_alphabet(ref)), size=int(rng.integers(1, 3))))
+            extra = rng.choice(_alphabet(ref[-1], allowed), size=int(rng.integers(1, 3)))
+            out = ref + "".join(extra)
         else:
             raise ValueError(f"unknown corruption {how!r}")
         if not example.verify(out):
@@ -111,41 +125,47 @@ def corrupt(example: tasks.TaskExample, how: str, rng: np.random.Generator) -> s
 
 @dataclass
 class OnPolicy:
-    """Per prompt: a correct and a wrong sample when the SFT model produced both."""
+    """Per sampled prompt: its first correct and first wrong sample, where there was one."""
 
     chosen: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
-    n_all_right: int = 0
-    n_all_wrong: int = 0
+    sampled: set[str] = field(default_factory=set)
 
-    def has(self, prompt: str) -> bool:
-        return prompt in self.chosen and prompt in self.rejected
+    def counts(self) -> dict[str, int]:
+        both = sum(p in self.chosen and p in self.rejected for p in self.sampled)
+        return {
+            "both_sampled": both,
+            "all_wrong": sum(p not in self.chosen for p in self.sampled),
+            "all_right": sum(p not in self.rejected for p in self.sampled),
+        }
 
 
 def label_samples(
     examples: Sequence[tasks.TaskExample], responses: Sequence[Sequence[str]]
 ) -> OnPolicy:
-    """Verify ``responses[i]`` (the samples of example i) and keep the first right and the
+    """Verify ``responses[i]`` (the samples of example i); keep the first right and the
     first wrong one."""
     out = OnPolicy()
     for ex, samples in zip(examples, responses, strict=True):
+        out.sampled.add(ex.prompt)
         right = [r for r in samples if ex.verify(r)]
         wrong = [r for r in samples if not ex.verify(r)]
-        if right and wrong:
-            out.chosen[ex.prompt], out.rejected[ex.prompt] = right[0], wrong[0]
-        elif right:
-            out.n_all_right += 1
-        else:
-            out.n_all_wrong += 1
+        if right:
+            out.chosen[ex.prompt] = right[0]
+        if wrong:
+            out.rejected[ex.prompt] = wrong[0]
     return out
 
 
-def off_pair(ex: tasks.TaskExample, how: str, rng) -> Pair:
-    return Pair(ex.prompt, ex.skill, ex.reference, corrupt(ex, how, rng), "off")
+def _off_pair(ex: tasks.TaskExample, how: str, rng, allowed: str | None = None) -> Pair:
+    return Pair(ex.prompt, ex.skill, ex.reference, corrupt(ex, how, rng, allowed), "off")
 
 
-def on_pair(ex: tasks.TaskExample, on: OnPolicy) -> Pair:
-    return Pair(ex.prompt, ex.skill, on.chosen[ex.prompt], on.rejected[ex.prompt], "on")
+def _on_pair(ex: tasks.TaskExample, on: OnPolicy, rng, allowed: str | None = None) -> Pair:
+    """At least one side sampled from the SFT model (see the module docstring)."""
+    chosen = on.chosen.get(ex.prompt, ex.reference)
+    rejected = on.rejected.get(ex.prompt) or corrupt(ex, "substitute", rng, allowed)
+    return Pair(ex.prompt, ex.skill, chosen, rejected, "on")
 
 
 def _balanced(examples: Sequence[tasks.TaskExample], n: int, rng) -> list[tasks.TaskExample]:
@@ -173,14 +193,22 @@ def build_arms(
     n_pairs: int,
     seed: int,
     arms: Sequence[str] = ARMS,
+    allowed: str | None = None,
 ) -> dict[str, list[Pair]]:
-    """Every arm's ``n_pairs`` pairs (see the module docstring)."""
+    """Every arm's ``n_pairs`` pairs (see the module docstring); corruptions use only the
+    characters in ``allowed`` (the tokenizer's)."""
     rng = np.random.default_rng([seed, 17])
+
+    def on_pair(ex, on):
+        return _on_pair(ex, on, rng, allowed)
+
+    def off_pair(ex, how, rng_=rng):
+        return _off_pair(ex, how, rng_, allowed)
+
     half = n_pairs // 2
-    both = [e for e in pools.unused if on_unused.has(e.prompt)]
     out: dict[str, list[Pair]] = {}
     if "mixed" in arms or "duplicated" in arms:
-        on_part = _balanced(both, half, rng)
+        on_part = _balanced(pools.unused, half, rng)
         taken = {e.prompt for e in on_part}
         off_part = _balanced(
             [e for e in pools.unused if e.prompt not in taken], n_pairs - half, rng
@@ -198,10 +226,9 @@ def build_arms(
             off_pair(e, "substitute", rng) for e in _balanced(pools.unused, n_pairs, rng)
         ]
     if "on_policy" in arms:
-        out["on_policy"] = [on_pair(e, on_unused) for e in _balanced(both, n_pairs, rng)]
+        out["on_policy"] = [on_pair(e, on_unused) for e in _balanced(pools.unused, n_pairs, rng)]
     if "reused" in arms:
-        both_r = [e for e in pools.reused if on_reused.has(e.prompt)]
-        on_part = _balanced(both_r, half, rng)
+        on_part = _balanced(pools.reused, half, rng)
         taken = {e.prompt for e in on_part}
         off_part = _balanced(
             [e for e in pools.reused if e.prompt not in taken], n_pairs - half, rng
@@ -211,7 +238,9 @@ def build_arms(
         ]
     for arm, how in LENGTH_BIASES.items():
         if arm in arms:
-            out[arm] = [off_pair(e, how, rng) for e in _balanced(pools.unused, n_pairs, rng)]
+            # a one-character answer has no shorter wrong version
+            fit = [e for e in pools.unused if how != "truncate" or len(e.reference) > 1]
+            out[arm] = [off_pair(e, how, rng) for e in _balanced(fit, n_pairs, rng)]
     for arm, pairs in out.items():
         order = rng.permutation(len(pairs))
         out[arm] = [pairs[i] for i in order]

@@ -89,19 +89,26 @@ def check_block(block: Mapping[str, Any], sft: Mapping[str, Any]) -> None:
             f"post.dpo.reference: {ref['loss']} at beta {ref['beta']} is not in post.dpo.main "
             "(the data arms and comparisons are measured against that run)"
         )
-    target = block["rl"]["rlvr"]["skill"]
+    rlvr = block["rl"]["rlvr"]
+    if rlvr["weak_beta"] not in rlvr["betas"]:
+        problems.append(
+            f"post.rl.rlvr.weak_beta: {rlvr['weak_beta']} is not among post.rl.rlvr.betas "
+            f"{rlvr['betas']} (the weaker start is compared with the SFT start at that beta)"
+        )
+    target = rlvr["skill"]
     if target not in sft["data"]["skills"]:
         problems.append(
             f"post.rl.rlvr.skill: {target!r} has no SFT data (sft.data.skills "
             f"{sft['data']['skills']})"
         )
     n = block["data"]["n_pairs"]
-    per_skill = block["data"]["n_unused_per_skill"] * len(sft["data"]["skills"])
-    if n > per_skill:
-        problems.append(
-            f"post.data.n_pairs: {n} pairs need at least as many unused prompts; "
-            f"post.data.n_unused_per_skill gives {per_skill}"
-        )
+    for pool in ("unused", "reused"):
+        have = block["data"][f"n_{pool}_per_skill"] * len(sft["data"]["skills"])
+        if n > have:
+            problems.append(
+                f"post.data.n_{pool}_per_skill: {have} {pool} prompts in all are too few for "
+                f"post.data.n_pairs {n} (every arm needs one prompt per pair)"
+            )
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 

@@ -194,14 +194,9 @@ def data_job(
         texts, _, f = sample_texts(model, codec, prompts, temperature=1.0, seed=seed, budget=budget)
         flops += f
         labelled.append(label_samples(pool, [texts[i * k : (i + 1) * k] for i in range(len(pool))]))
-        log.info(
-            "%s prompts: %d with a right and a wrong sample, %d all right, %d all wrong",
-            name,
-            len(labelled[-1].chosen),
-            labelled[-1].n_all_right,
-            labelled[-1].n_all_wrong,
-        )
-    arms = build_arms(pools, labelled[0], labelled[1], data_cfg["n_pairs"], seed)
+        log.info("%s prompts: %s", name, labelled[-1].counts())
+    allowed = "".join(t for t in codec.tok.tokens if len(t) == 1)
+    arms = build_arms(pools, labelled[0], labelled[1], data_cfg["n_pairs"], seed, allowed=allowed)
     stored: dict[str, Any] = {}
     for arm, pairs in arms.items():
         encoded = [
@@ -223,10 +218,8 @@ def data_job(
             + (flops * sum(p.kind == "on" for p in pairs) / max(1, len(pairs))),
         }
     stats = {
-        "on_policy_unused": len(labelled[0].chosen),
-        "all_right_unused": labelled[0].n_all_right,
-        "all_wrong_unused": labelled[0].n_all_wrong,
-        "on_policy_reused": len(labelled[1].chosen),
+        **{f"{k}_unused": v for k, v in labelled[0].counts().items()},
+        **{f"{k}_reused": v for k, v in labelled[1].counts().items()},
         "sampling_flops": flops,
     }
     examples = {e.prompt: (e.skill, e.reference, dict(e.meta)) for e in pools.unused + pools.reused}
@@ -449,7 +442,9 @@ def train_one(
             prompts = [(p, s) for p, s in data["rlvr_pool"] if s == run["target"]]
         tcfg = train_config(run["train"], run["train"]["steps"], run["seed"])
         repeat = run["algorithm"].get("epochs", 1)
-        batches = IndexBatches(len(prompts), tcfg.batch_size, run["seed"], repeat)
+        # batch_size counts samples: RLOO draws k per prompt
+        per_rollout = max(1, tcfg.batch_size // run["algorithm"].get("k", 1))
+        batches = IndexBatches(len(prompts), per_rollout, run["seed"], repeat)
         model = PolicyWithValue(start) if run["method"] == "ppo" else start
         examples = {
             p: tasks.TaskExample(skill, p, ref, meta)
