@@ -163,6 +163,28 @@ def test_sft_grid_variance_soups_and_claims(smoke_run):
         assert (res / f"figures/{fig}.png").stat().st_size > 10_000
 
 
+def test_post_training_runs_every_method_and_claim(smoke_run):
+    from papergrid.post.grid import CONTRACT as PO_CONTRACT
+
+    res = smoke_run.path / "results/post"
+    runs = read_checked(res / "runs.parquet", PO_CONTRACT.summary_schema()).to_pandas()
+    methods = set(runs["method"])
+    assert methods == {"sft", "dpo", "dpo_norm", "simpo", "wpo", "ppo", "rloo"}
+    assert set(runs.loc[runs["method"] == "sft", "start"]) == {"sft", "weak"}
+    assert set(runs["arm"]) >= {"mixed", "off_policy", "duplicated", "reused", "chosen_longer",
+                                "prompts", "rlvr", "start"}
+    assert set(runs["status"]) == {"ok"} and len(runs) % 2 == 0  # two start seeds each
+    tuned = runs[runs["method"] != "sft"]
+    assert (tuned["total_flops"] >= tuned["flops"]).all() and (tuned["flops"] > 0).all()
+    rl = runs[runs["method"].isin(["ppo", "rloo"])]
+    assert rl["kl"].notna().all() and rl["reward"].between(-10, 10).all()
+    claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
+    assert len(claims) == 14 and (res / "calibration.md").exists()
+    for fig in ("losses", "rlvr", "cost"):
+        assert (res / f"figures/{fig}.png").stat().st_size > 10_000
+    assert "Tülu 3 preference tuning" in (smoke_run.path / "results/REPORT.md").read_text()
+
+
 def test_second_invocation_has_nothing_to_do(smoke_run):
     assert smoke_run.planned() == {}
 
@@ -220,7 +242,13 @@ def test_editing_the_claims_core_reruns_every_experiments_claims(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/claims.py")
     jobs = fresh_copy.planned()
     assert set(jobs) == {"claims", "calibration", "report", "all"}
-    assert {j["experiment"] for j in jobs["claims"]} == {"weights", "precision", "depth", "sft"}
+    assert {j["experiment"] for j in jobs["claims"]} == {
+        "weights",
+        "precision",
+        "depth",
+        "sft",
+        "post",
+    }
 
 
 def test_editing_training_code_retrains_that_experiment(fresh_copy):
@@ -349,3 +377,4 @@ def test_paper_scale_config_plans_cleanly(tmp_path):
     assert int(counts["precision_train"]) == 4 * 5 * 6  # size x D/N x precision
     assert int(counts["depth_train"]) == 3 * 7 * 5  # budget x depth x seed
     assert int(counts["sft_main"]) == 6 and int(counts["sft_variant"]) == 4 + 1
+    assert int(counts["post_dpo"]) >= 10 and int(counts["post_rl"]) == 6

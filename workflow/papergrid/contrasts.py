@@ -38,18 +38,32 @@ class Paired:
     log: bool = False  # compare log(value): a ratio of A to B
     key: str = "seed"
 
-    def arm(self, runs: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
-        sel = runs["status"] == "ok"
+    def rows(self, runs: pd.DataFrame, where: Mapping[str, Any]) -> np.ndarray:
+        """Positions of the ok runs matching ``where`` (numpy masks: calibration evaluates
+        this for every simulated table)."""
+        sel = runs["status"].to_numpy() == "ok"
         for col, v in where.items():
-            sel &= runs[col].isna() if isinstance(v, float) and math.isnan(v) else runs[col] == v
-        return runs[sel]
+            values = runs[col].to_numpy()
+            if isinstance(v, float) and math.isnan(v):
+                sel &= pd.isna(values)
+            else:
+                sel &= values == v
+        return np.flatnonzero(sel)
+
+    def arm(self, runs: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
+        return runs.iloc[self.rows(runs, where)]
 
     def values(self, runs: pd.DataFrame, where: Mapping[str, Any]) -> pd.Series:
-        arm = self.arm(runs, where)
-        v = arm[self.value] if isinstance(self.value, str) else self.value(arm)
-        v = pd.Series(np.asarray(v, dtype=float), index=arm[self.key].to_numpy())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(v.where(v > 0)) if self.log else v
+        pos = self.rows(runs, where)
+        if isinstance(self.value, str):
+            v = runs[self.value].to_numpy(dtype=float)[pos]
+        else:
+            v = np.asarray(self.value(runs.iloc[pos]), dtype=float)
+        keys = runs[self.key].to_numpy()[pos]
+        if self.log:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = np.where(v > 0, np.log(np.where(v > 0, v, 1.0)), np.nan)
+        return pd.Series(v, index=keys)
 
     def aligned(self, runs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         a, b = self.values(runs, self.a), self.values(runs, self.b)
@@ -68,21 +82,26 @@ class Paired:
         a, b = self.aligned(runs)
         d = (a - b).to_numpy()
         sd = float(np.std(d, ddof=1)) if d.size > 1 else 0.0
-        b_rows = self.arm(runs, self.b)
-        offsets = {k: float(b.get(k, math.nan)) for k in a.index}
+        pos = self.rows(runs, self.b)
+        keys = runs[self.key].to_numpy()[pos]
+        paired = np.isin(keys, a.index)
+        pos, keys = pos[paired], keys[paired]
+        now = b.reindex(keys).to_numpy()  # B's observed value per row to move
+        order = {k: i for i, k in enumerate(a.index)}
+        slot = np.array([order[k] for k in keys], dtype=int)
+        cols = [self.shift] if isinstance(self.shift, str) else list(self.shift)
+        base = {c: runs[c].to_numpy(dtype=float) for c in cols}
+        a_values = a.to_numpy()
 
         def simulate(e: float, rng: np.random.Generator) -> pd.DataFrame:
+            draws = e + sd * rng.standard_normal(len(a_values))
+            want = (a_values - draws)[slot]  # B's value per row that gives the planted gap
+            delta = np.exp(want) - np.exp(now) if self.log else want - now
             out = runs.copy()
-            draws = e + sd * rng.standard_normal(len(a))
-            target = dict(zip(a.index, a.to_numpy() - draws, strict=True))
-            for idx, key in zip(b_rows.index, b_rows[self.key], strict=True):
-                if key not in target:
-                    continue
-                # move the shifted column by what takes B's value from observed to target
-                want, now = target[key], offsets[key]
-                delta = math.exp(want) - math.exp(now) if self.log else want - now
-                cols = [self.shift] if isinstance(self.shift, str) else list(self.shift)
-                out.loc[idx, cols] = out.loc[idx, cols] + delta
+            for c in cols:
+                col = base[c].copy()
+                col[pos] += delta
+                out[c] = col
             return out
 
         return simulate

@@ -278,3 +278,10 @@ rule post:
         rules.post_table.output,
         rules.post_figures.output,
     localrule: True
+
+
+# The issue's names for the two halves; both share one runs table, claims and figures.
+use rule post as preference
+
+
+use rule post as rlvr

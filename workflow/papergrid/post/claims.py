@@ -16,6 +16,7 @@ import pandas as pd
 from papergrid.claims import ClaimSpec, Effects, Rule
 from papergrid.contrasts import Paired, paired_claim
 from papergrid.post.analysis import EXPERIMENT, others_mean, skills_in
+from papergrid.post.grid import loss_beta
 
 PAPER = {
     "norm_over_sft": 0.016,  # Table 18: 55.7 -> 57.3
@@ -49,6 +50,7 @@ def claim_specs(
     sesoi_kl: float,
 ) -> list[ClaimSpec]:
     ref = {"method": reference["loss"], "arm": "mixed", "beta": float(reference["beta"])}
+    dpo = {"reference": reference, "main": main}
     start = {"method": "sft", "start": "sft"}
     specs: list[ClaimSpec] = []
 
@@ -177,7 +179,7 @@ def claim_specs(
     losses = length["losses"]
     if len(losses) == 2:
         summed, normed = (
-            {"method": loss, "arm": length["arm"], "beta": float(main[loss][0])} for loss in losses
+            {"method": loss, "arm": length["arm"], "beta": loss_beta(dpo, loss)} for loss in losses
         )
         add(
             "norm_avoids_length_exploitation",

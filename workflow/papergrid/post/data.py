@@ -96,7 +96,9 @@ def _alphabet(char: str, allowed: str | None) -> list[str]:
         pool = string.ascii_uppercase
     else:
         pool = string.ascii_lowercase
-    return [c for c in pool if allowed is None or c in allowed] or [char]
+    same = [c for c in pool if c != char and (allowed is None or c in allowed)]
+    # a class missing from the vocabulary: any other letter or digit it has
+    return same or [c for c in (allowed or "") if c.isalnum() and c != char] or [char]
 
 
 def corrupt(

@@ -117,6 +117,13 @@ def beta_name(beta: float) -> str:
     return f"{beta:g}"
 
 
+def loss_beta(dpo: Mapping[str, Any], loss: str) -> float:
+    """The beta a loss trains at outside the main comparison: the reference's for the
+    reference loss, the first listed otherwise."""
+    ref = dpo["reference"]
+    return float(ref["beta"]) if loss == ref["loss"] else float(dpo["main"][loss][0])
+
+
 def dpo_jobs(block: Mapping[str, Any]) -> list[str]:
     """``<arm>-<loss>-<beta>`` of every preference-tuning job, each once."""
     dpo = block["dpo"]
@@ -125,7 +132,7 @@ def dpo_jobs(block: Mapping[str, Any]) -> list[str]:
     jobs += [f"{arm}-{ref['loss']}-{beta_name(ref['beta'])}" for arm in dpo["arms"]]
     length = dpo["length"]
     jobs += [
-        f"{length['arm']}-{loss}-{beta_name(dpo['main'][loss][0])}" for loss in length["losses"]
+        f"{length['arm']}-{loss}-{beta_name(loss_beta(dpo, loss))}" for loss in length["losses"]
     ]
     return list(dict.fromkeys(jobs))
 

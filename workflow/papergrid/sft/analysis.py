@@ -181,11 +181,15 @@ def _main(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main_matrix(runs: pd.DataFrame, column: str) -> pd.DataFrame:
-    """template x seed accuracies of the main grid, seeds complete in every template."""
-    table = _main(runs).pivot_table(
-        index="template", columns="seed", values=column, aggfunc="first"
-    )
-    return table.dropna(axis=1)
+    """template x seed accuracies of the main grid, seeds complete in every template
+    (numpy, not pivot_table: calibration builds it for every simulated table)."""
+    sel = (runs["status"].to_numpy() == "ok") & (runs["variant"].to_numpy() == "main")
+    templates, t_idx = np.unique(runs["template"].to_numpy()[sel], return_inverse=True)
+    seeds, s_idx = np.unique(runs["seed"].to_numpy()[sel], return_inverse=True)
+    m = np.full((len(templates), len(seeds)), np.nan)
+    m[t_idx, s_idx] = runs[column].to_numpy(dtype=float)[sel]
+    complete = ~np.isnan(m).any(axis=0)
+    return pd.DataFrame(m[:, complete], index=templates, columns=seeds[complete])
 
 
 def variance_job(
