@@ -87,7 +87,7 @@ def test_smoke_workflow_through_slurm_matches_the_local_run(tmp_path, smoke_run,
     assert submitted > 20 and len(ids) == submitted, (submitted, len(ids))
     assert max(map(int, ids)) >= len(ids)  # ids the scheduler gave out, one per job
     assert local_jobs >= 1
-    for exp in ("weights", "precision", "depth", "sft"):
+    for exp in ("weights", "precision", "depth", "sft", "post"):
         here = pd.read_parquet(wf.path / f"results/{exp}/runs.parquet")
         there = pd.read_parquet(smoke_run.path / f"results/{exp}/runs.parquet")
         same_metrics(here, there)

@@ -1,19 +1,19 @@
 """The SFT experiment's claims: intervals on the independent units (seeds for the paired
-ablation and loss arms, runs for the spreads, soups for the soup claim), rules, and the
-simulator that calibrates them (papergrid.claims, papergrid.calibration)."""
+ablation and loss arms, papergrid.contrasts; runs for the spreads; soups for the soup
+claim), rules, and the simulators that calibrate them (papergrid.calibration)."""
 
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from papergrid.claims import ClaimSpec, Effects, Rule
+from papergrid.contrasts import Paired, paired_claim
 from papergrid.sft.analysis import EXPERIMENT, main_matrix, skills_of
 from papergrid.simulate import pooled_sd
-from papergrid.stats import Evidence, no_evidence, rms_effect, sd_interval, t_mean, t_paired
+from papergrid.stats import Evidence, no_evidence, rms_effect, sd_interval, t_mean
 
 PAPER_SEED_SD = 0.013  # 70B: three seeds spanning 2.6 points (8B: 0.3 points, SD 0.0013)
 PAPER_TEMPLATE_RMS = 0.0051  # Table 13: five templates 51.6-53.0, RMS deviation 0.51 points
@@ -35,37 +35,6 @@ def template_spread_evidence(runs: pd.DataFrame) -> Evidence:
     return rms_effect(main_matrix(runs, "acc_mean").to_numpy(float), "runs")
 
 
-def paired_arms(runs: pd.DataFrame, reference: str, **variant) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(reference-template main runs, variant runs) at the seeds both have, in seed order."""
-    ok = runs[runs["status"] == "ok"]
-    arm = ok
-    for k, v in variant.items():
-        arm = arm[arm[k] == v]
-    full = ok[(ok["variant"] == "main") & (ok["template"] == reference)]
-    seeds = sorted(set(full["seed"]) & set(arm["seed"]))
-    return (
-        full.set_index("seed").loc[seeds].reset_index(),
-        arm.set_index("seed").loc[seeds].reset_index(),
-    )
-
-
-def drop_evidence(runs: pd.DataFrame, reference: str, skill: str) -> Evidence:
-    full, arm = paired_arms(runs, reference, variant="ablate", held_out=skill)
-    return t_paired(full[f"acc_{skill}"], arm[f"acc_{skill}"], "seeds")
-
-
-def others_evidence(runs: pd.DataFrame, reference: str, skill: str, skills) -> Evidence:
-    """Mean accuracy of the other skills, all skills minus ``skill`` left out, paired."""
-    full, arm = paired_arms(runs, reference, variant="ablate", held_out=skill)
-    cols = [f"acc_{o}" for o in skills if o != skill]
-    return t_paired(full[cols].mean(axis=1), arm[cols].mean(axis=1), "seeds")
-
-
-def reduction_evidence(runs: pd.DataFrame, reference: str) -> Evidence:
-    full, arm = paired_arms(runs, reference, variant="mean_loss")
-    return t_paired(full["acc_mean"], arm["acc_mean"], "seeds")
-
-
 def soup_evidence(soups: pd.DataFrame) -> Evidence:
     mean = soups[soups["skill"] == "mean"]
     return t_mean(mean["soup"] - mean["chosen_parent"], "soups")
@@ -73,9 +42,8 @@ def soup_evidence(soups: pd.DataFrame) -> Evidence:
 
 class Simulator:
     """Tables of the shipped shape. Main grid: accuracy = template mean + seed noise
-    (pooled within-template SD). Paired arms: the reference runs as observed, the other arm
-    at planted paired differences with the observed SD of the differences. Soups: gains at
-    the planted mean with the observed SD over soups."""
+    (pooled within-template SD). Soups: gains at the planted mean with the observed SD over
+    soups. (The paired arms are papergrid.contrasts'.)"""
 
     def __init__(self, runs: pd.DataFrame, soups: pd.DataFrame, reference: str, skills):
         self.runs = runs[runs["status"] == "ok"].reset_index(drop=True)
@@ -105,43 +73,10 @@ class Simulator:
         shape = dev / rms if rms > 0 else pd.Series(rng.standard_normal(len(dev)), dev.index)
         return self.main_grid(rng, self.template_means.mean() + e * shape, self.within_sd)
 
-    def paired(self, e: float, rng, columns, diff_sd: float, **variant) -> pd.DataFrame:
-        """The variant arm = reference arm minus (e + noise), per seed, in ``columns``."""
-        out = self.runs.copy()
-        sel = np.ones(len(out), bool)
-        for k, v in variant.items():
-            sel &= (out[k] == v).to_numpy()
-        ref = out[(out["variant"] == "main") & (out["template"] == self.reference)]
-        ref = ref.set_index("seed")
-        seeds = out.loc[sel, "seed"].to_numpy()
-        have = np.isin(seeds, ref.index)
-        d = e + diff_sd * rng.standard_normal(sel.sum())
-        for col in columns:
-            base = ref[col].reindex(seeds).to_numpy()
-            out.loc[sel, col] = np.where(have, base - d, np.nan)
-        return out
-
     def soup_gain(self, e: float, rng) -> pd.DataFrame:
         out = self.soups.copy()
         out["soup"] = out["chosen_parent"] + e + self.soup_sd * rng.standard_normal(len(out))
         return out
-
-    def paired_claim(self, soups: pd.DataFrame, columns, **variant):
-        """A claim's simulator: the variant arm at a planted paired difference in
-        ``columns`` (their mean, as the statistic reads it), the observed SD of that
-        difference as noise."""
-        full, arm = paired_arms(self.runs, self.reference, **variant)
-        sd = _diff_sd(full, arm, columns)
-
-        def simulate(e: float, rng) -> dict:
-            return {"runs": self.paired(e, rng, columns, sd, **variant), "soups": soups}
-
-        return simulate
-
-
-def _diff_sd(full: pd.DataFrame, arm: pd.DataFrame, cols) -> float:
-    d = full[cols].mean(axis=1).to_numpy() - arm[cols].mean(axis=1).to_numpy()
-    return float(np.std(d, ddof=1)) if d.size > 1 else math.nan
 
 
 def claim_specs(
@@ -197,13 +132,24 @@ def claim_specs(
             simulate=lambda e, rng: {"runs": sim.template_rms(e, rng), "soups": soups},
         ),
     ]
+    full = {"variant": "main", "template": ref}
+
+    def paired(claim_id, b, value, shift, **spec):
+        pair = Paired(full, b, value, shift)
+        return paired_claim(
+            pair, experiment=EXPERIMENT, claim_id=claim_id, data=data, data_key="runs", **spec
+        )
+
     ablated = sorted(set(runs.loc[runs["variant"] == "ablate", "held_out"]))
     for skill in ablated:
-        others = [o for o in skills if o != skill]
+        arm = {"variant": "ablate", "held_out": skill}
+        others = tuple(f"acc_{o}" for o in skills if o != skill)
         specs.append(
-            ClaimSpec(
-                experiment=EXPERIMENT,
-                claim_id=f"leaving_out_{skill}_drops_it",
+            paired(
+                f"leaving_out_{skill}_drops_it",
+                arm,
+                f"acc_{skill}",
+                f"acc_{skill}",
                 statement=f"leaving {skill} out of SFT drops {skill} accuracy by more than "
                 f"{drop_threshold:g}",
                 statistic=f"{skill} accuracy, all skills minus {skill} left out ({ref}, same "
@@ -217,17 +163,14 @@ def claim_specs(
                     opposite=0.0,
                     note="Tülu 3 Table 10: GSM8K -12 points without the math data",
                 ),
-                compute=on_runs(partial(drop_evidence, reference=ref, skill=skill)),
-                simulate=sim.paired_claim(
-                    soups, [f"acc_{skill}"], variant="ablate", held_out=skill
-                ),
             )
         )
-        cols = [f"acc_{o}" for o in others]
         specs.append(
-            ClaimSpec(
-                experiment=EXPERIMENT,
-                claim_id=f"others_stay_without_{skill}",
+            paired(
+                f"others_stay_without_{skill}",
+                arm,
+                lambda a, others=others: a[list(others)].mean(axis=1),
+                others,
                 statement=f"leaving {skill} out moves the other skills by less than "
                 f"{others_margin:g}",
                 statistic=f"mean accuracy of the other skills, all skills minus {skill} left "
@@ -241,10 +184,6 @@ def claim_specs(
                     opposite=2 * others_margin,
                     note="Tülu 3 Table 10: averages fell only with the targeted skill",
                 ),
-                compute=on_runs(
-                    partial(others_evidence, reference=ref, skill=skill, skills=skills)
-                ),
-                simulate=sim.paired_claim(soups, cols, variant="ablate", held_out=skill),
             )
         )
     specs.append(
@@ -270,9 +209,11 @@ def claim_specs(
     )
     if (runs["variant"] == "mean_loss").any():
         specs.append(
-            ClaimSpec(
-                experiment=EXPERIMENT,
-                claim_id="sum_loss_beats_mean_loss",
+            paired(
+                "sum_loss_beats_mean_loss",
+                {"variant": "mean_loss"},
+                "acc_mean",
+                "acc_mean",
                 statement="the summed-token loss gives higher accuracy than the per-micro-batch "
                 "mean loss under gradient accumulation",
                 statistic=f"mean accuracy, sum minus mean reduction ({ref}, same micro-batches, "
@@ -287,8 +228,6 @@ def claim_specs(
                     no_effect=0.0,
                     note="no number in our sources; read as 2 points",
                 ),
-                compute=on_runs(partial(reduction_evidence, reference=ref)),
-                simulate=sim.paired_claim(soups, ["acc_mean"], variant="mean_loss"),
             )
         )
     return specs
