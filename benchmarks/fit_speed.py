@@ -108,8 +108,9 @@ def reference(x, y, n_boot: int, jobs: int, starts, resamples):
     best = min((ref_fit(args, s) for s in starts), key=lambda r: r.fun)
     chunks = [resamples[i::jobs] for i in range(jobs)]
     with ProcessPoolExecutor(jobs, mp_context=get_context("fork")) as pool:
-        draws = [d for f in [pool.submit(ref_chunk, args, best.x, c) for c in chunks]
-                 for d in f.result()]
+        draws = [
+            d for f in [pool.submit(ref_chunk, args, best.x, c) for c in chunks] for d in f.result()
+        ]
     return best, np.array(draws)
 
 
@@ -118,8 +119,10 @@ def same_draws(n: int, n_boot: int, n_starts: int = 64):
     that both fit exactly the same problems."""
     rng = np.random.default_rng(0)
     prms = PRECISION_TRAINING.params
-    grid = [np.array([p.to_opt(v) for p, v in zip(prms, c, strict=True)])
-            for c in product(*(p.starts for p in prms))]
+    grid = [
+        np.array([p.to_opt(v) for p, v in zip(prms, c, strict=True)])
+        for c in product(*(p.starts for p in prms))
+    ]
     idx = sorted(rng.choice(len(grid), size=n_starts, replace=False))
     return [grid[i] for i in idx], bootstrap_indices(n, n_boot, None, rng)
 
@@ -135,8 +138,7 @@ def main() -> None:
     lib_t, ref_t = [], []
     for _ in range(args.repeats):
         t = time.perf_counter()
-        full = fit_form(PRECISION_TRAINING, x, y, max_starts=64, n_boot=args.boot,
-                        n_jobs=args.jobs)
+        full = fit_form(PRECISION_TRAINING, x, y, max_starts=64, n_boot=args.boot, n_jobs=args.jobs)
         lib_t.append(time.perf_counter() - t)
         t = time.perf_counter()
         best, draws = reference(x, y, args.boot, args.jobs, starts, resamples)
@@ -148,13 +150,19 @@ def main() -> None:
     print(f"  papergrid.fit: {', '.join(f'{v:.1f}' for v in lib_t)} s")
     print(f"  plain scipy  : {', '.join(f'{v:.1f}' for v in ref_t)} s")
     ratio = statistics.median(lib_t) / statistics.median(ref_t)
-    print(f"  ratio of medians (library / plain): {ratio:.2f}; status {full.status}; "
-          f"{full.boot_second_start:.1%} of refits used the second start, "
-          f"{full.boot_on_bound:.1%} ended on a bound")
+    print(
+        f"  ratio of medians (library / plain): {ratio:.2f}; status {full.status}; "
+        f"{full.boot_second_start:.1%} of refits used the second start, "
+        f"{full.boot_on_bound:.1%} ended on a bound"
+    )
     tail = 2.5
-    ref_params = dict(zip(("A", "alpha", "B", "E", "gamma"),
-                          (np.exp(best.x[0]), best.x[1], np.exp(best.x[2]), np.exp(best.x[3]),
-                           best.x[4]), strict=True))
+    ref_params = dict(
+        zip(
+            ("A", "alpha", "B", "E", "gamma"),
+            (np.exp(best.x[0]), best.x[1], np.exp(best.x[2]), np.exp(best.x[3]), best.x[4]),
+            strict=True,
+        )
+    )
     for j, (name, value) in enumerate(TRUTH.items()):
         col = np.exp(draws[:, j]) if name in ("A", "B", "E") else draws[:, j]
         rlo, rhi = np.percentile(col, [tail, 100 - tail])

@@ -6,7 +6,6 @@ from scipy import stats
 
 from papergrid.stats import (
     fieller_ratio,
-    from_draws,
     holm,
     no_evidence,
     ols,
@@ -16,7 +15,6 @@ from papergrid.stats import (
     t_mean,
     t_paired,
     t_welch,
-    transformed,
 )
 
 
@@ -140,20 +138,6 @@ def test_rms_effect_is_zero_without_groups_and_covers_planted_spread():
     assert 0.94 < coverage(make, rms, n=600)
     null = rms_effect(rng.normal(0, 1, (5, 4)) * 0 + rng.normal(0, 1, (1, 4)))
     assert null.lower(0.025) == 0.0
-
-
-def test_draws_give_percentile_bounds():
-    d = np.linspace(0, 1, 101)
-    ev = from_draws(0.5, d, 10, "runs", "bootstrap")
-    assert ev.interval(0.9) == pytest.approx((0.05, 0.95))
-    assert ev.p_greater(0.05) == pytest.approx(6 / 101)
-    assert from_draws(0.5, d[:5], 10, "runs", "bootstrap").method == "none"
-
-
-def test_transformed_maps_bounds():
-    ev = transformed(t_mean([1.0, 2.0, 3.0]), lambda v: -v, increasing=False)
-    lo, hi = t_mean([1.0, 2.0, 3.0]).interval(0.9)
-    assert ev.interval(0.9) == pytest.approx((-hi, -lo))
 
 
 def test_holm_matches_hand_computed_steps():

@@ -14,7 +14,7 @@ The interval methods are chosen for few independent units (three to ten seeds or
 - :func:`fieller_ratio`: a ratio of two contrasts; unbounded when the denominator is not
   distinguishable from zero.
 - :func:`sd_interval` (chi-square) and :func:`rms_effect` (noncentral F) for spreads.
-- :func:`from_draws`: percentile intervals of bootstrap or refit draws, for fits.
+Fitted scaling-law parameters get Wald intervals from :meth:`papergrid.fit.FitResult.wald`.
 With fewer than two units every method gives an unbounded interval and says so.
 """
 
@@ -330,37 +330,6 @@ def rms_effect(groups: np.ndarray, unit: str = "seeds") -> Evidence:
     )
 
 
-def from_draws(estimate: float, draws: Sequence[float], n_units: int, unit: str, method: str):
-    """Percentile bounds of refit draws; p-values are the shares of draws past ``c``."""
-    d = np.sort(_finite(draws))
-    if d.size < 20 or not math.isfinite(estimate):
-        return no_evidence(estimate, n_units, unit, "too few finite draws for an interval")
-    return Evidence(
-        float(estimate),
-        int(n_units),
-        unit,
-        method,
-        lambda a: float(np.quantile(d, a)),
-        lambda a: float(np.quantile(d, 1 - a)),
-        lambda c: float(np.searchsorted(d, c, side="right")) / d.size,
-        lambda c: float(d.size - np.searchsorted(d, c, side="left")) / d.size,
-    )
-
-
-def transformed(ev: Evidence, fn: Callable[[float], float], increasing: bool = True) -> Evidence:
-    """Evidence for fn(theta), fn monotone: bounds map through fn (swapped if decreasing)."""
-    lo, hi = (ev.lower, ev.upper) if increasing else (ev.upper, ev.lower)
-    return Evidence(
-        float(fn(ev.estimate)) if math.isfinite(ev.estimate) else math.nan,
-        ev.n_units,
-        ev.unit,
-        ev.method,
-        lambda a: fn(lo(a)),
-        lambda a: fn(hi(a)),
-        detail=ev.detail,
-    )
-
-
 def _renamed(ev: Evidence, method: str) -> Evidence:
     return Evidence(
         ev.estimate,
@@ -386,17 +355,3 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
         running = max(running, min(1.0, (m - rank) * p[i]))
         adj[i] = running
     return adj
-
-
-def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high) of :func:`t_mean` at ``level`` (figures and tables)."""
-    ev = t_mean(values)
-    return (ev.estimate, *ev.interval(level))
-
-
-def difference_interval(
-    a: Sequence[float], b: Sequence[float], level: float = 0.95
-) -> tuple[float, float, float]:
-    """(diff, low, high) of :func:`t_welch` at ``level``."""
-    ev = t_welch(a, b)
-    return (ev.estimate, *ev.interval(level))

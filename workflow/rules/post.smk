@@ -17,27 +17,19 @@ PO_WEAK = "results/post/weak/s{seed}"  # the weaker start's SFT checkpoint
 PO_SFT = SF_MAIN.replace("{template}", PO_TEMPLATE)  # the SFT checkpoints, per seed
 
 
-def po_files(run, **wildcards):
-    """Per-seed curve and summary of one post-training job, by kind."""
-    return {
-        kind: expand(f"{run}/{kind}.parquet", seed=PO_SEEDS, **wildcards)
-        for kind in ("curve", "summary")
-    }
-
-
-PO_ALL = [
-    po_files(PO_START, start="sft"),
-    po_files(PO_START, start="weak"),
-    *(po_files(PO_DPO, pjob=j) for j in PO_DPO_JOBS),
-    *(po_files(PO_RL, pjob=j) for j in PO_RL_JOBS),
+# Every job's run directories, per start seed: the two starts, then each tuning job.
+PO_RUN_DIRS = [
+    PO_START.replace("{start}", "sft"),
+    PO_START.replace("{start}", "weak"),
+    *(PO_DPO.replace("{pjob}", j) for j in PO_DPO_JOBS),
+    *(PO_RL.replace("{pjob}", j) for j in PO_RL_JOBS),
 ]
-
-
-def po_start_models(pjob):
-    """The checkpoint each seed of ``pjob`` starts from: SFT, or the weaker start."""
-    if pjob.endswith("-weak"):
-        return expand(f"{PO_WEAK}/model.pt", seed=PO_SEEDS)
-    return expand(f"{PO_SFT}/model.pt", seed=PO_SEEDS)
+PO_SUMMARIES = [
+    f for d in PO_RUN_DIRS for f in expand(f"{d}/summary.parquet", seed=PO_SEEDS)
+]
+PO_CURVES = [
+    f for d in PO_RUN_DIRS for f in expand(f"{d}/curve.parquet", seed=PO_SEEDS)
+]
 
 
 # One job per start seed: prompt pools, on-policy samples, every pair arm with the start's
@@ -48,8 +40,8 @@ rule post_data:
         vocab=f"{PO_SFT}/vocab.json",
     output:
         pairs=PO_PAIRS,
-        curve=PO_START.replace("{start}", "sft") + "/curve.parquet",
-        summary=PO_START.replace("{start}", "sft") + "/summary.parquet",
+        curve=f"{PO_RUN_DIRS[0]}/curve.parquet",
+        summary=f"{PO_RUN_DIRS[0]}/summary.parquet",
     log:
         logs("post", "data/s{seed}"),
     benchmark:
@@ -78,7 +70,8 @@ rule post_weak:
         vocab=rules.sft_base.output.vocab,
     output:
         **run_outputs(PO_WEAK, PO_SEEDS),
-        **{f"start_{k}": v for k, v in po_files(PO_START, start="weak").items()},
+        start_curve=expand(f"{PO_RUN_DIRS[1]}/curve.parquet", seed=PO_SEEDS),
+        start_summary=expand(f"{PO_RUN_DIRS[1]}/summary.parquet", seed=PO_SEEDS),
     log:
         logs("post", "weak"),
     benchmark:
@@ -92,7 +85,7 @@ rule post_weak:
         runtime=30,
         gpu=1 if config["device"] == "cuda" else 0,
     params:
-        sft_runs=lambda wc: post_grid.weak_sft_runs(SF, PO),
+        sft_runs=canonical(post_grid.weak_sft_runs(SF, PO)),
         starts=[canonical(post_grid.start_run(PO, s, "weak")) for s in PO_SEEDS],
         sft_data=canonical(SF["data"]),
         device=config["device"],
@@ -102,12 +95,10 @@ rule post_weak:
 
 
 rule post_dpo:
-    wildcard_constraints:
-        pjob="|".join(re.escape(j) for j in PO_DPO_JOBS),
     input:
         pairs=expand(PO_PAIRS, seed=PO_SEEDS),
-        start=po_start_models("sft"),
-        vocab=PO_SFT.format(seed=PO_SEEDS[0]) + "/vocab.json",
+        start=expand(f"{PO_SFT}/model.pt", seed=PO_SEEDS),
+        vocab=f"{PO_SFT.format(seed=PO_SEEDS[0])}/vocab.json",
     output:
         curve=expand(f"{PO_DPO}/curve.parquet", seed=PO_SEEDS, allow_missing=True),
         summary=expand(f"{PO_DPO}/summary.parquet", seed=PO_SEEDS, allow_missing=True),
@@ -115,6 +106,8 @@ rule post_dpo:
         logs("post", "dpo/{pjob}"),
     benchmark:
         bench("post", "dpo/{pjob}")
+    wildcard_constraints:
+        pjob="|".join(re.escape(j) for j in PO_DPO_JOBS),
     retries: 1
     conda:
         ENV
@@ -134,12 +127,14 @@ rule post_dpo:
 
 
 use rule post_dpo as post_rl with:
-    wildcard_constraints:
-        pjob="|".join(re.escape(j) for j in PO_RL_JOBS),
     input:
         pairs=expand(PO_PAIRS, seed=PO_SEEDS),
-        start=lambda wc: po_start_models(wc.pjob),
-        vocab=PO_SFT.format(seed=PO_SEEDS[0]) + "/vocab.json",
+        # the "-weak" jobs start from the weaker SFT checkpoint
+        start=lambda wc: expand(
+            f"{PO_WEAK if wc.pjob.endswith('-weak') else PO_SFT}/model.pt",
+            seed=PO_SEEDS,
+        ),
+        vocab=f"{PO_SFT.format(seed=PO_SEEDS[0])}/vocab.json",
     output:
         curve=expand(f"{PO_RL}/curve.parquet", seed=PO_SEEDS, allow_missing=True),
         summary=expand(f"{PO_RL}/summary.parquet", seed=PO_SEEDS, allow_missing=True),
@@ -147,6 +142,8 @@ use rule post_dpo as post_rl with:
         logs("post", "rl/{pjob}"),
     benchmark:
         bench("post", "rl/{pjob}")
+    wildcard_constraints:
+        pjob="|".join(re.escape(j) for j in PO_RL_JOBS),
     params:
         runs=lambda wc: canonical(post_grid.rl_runs(PO, wc.pjob)),
         kind="rl",
@@ -157,8 +154,8 @@ use rule post_dpo as post_rl with:
 
 rule post_aggregate:
     input:
-        summaries=[f for files in PO_ALL for f in files["summary"]],
-        curves=[f for files in PO_ALL for f in files["curve"]],
+        summaries=PO_SUMMARIES,
+        curves=PO_CURVES,
     output:
         runs="results/post/runs.parquet",
         curves="results/post/curves.parquet",
@@ -174,8 +171,8 @@ rule post_aggregate:
         runtime=10,
     params:
         schema="papergrid.post.grid",
-        summaries=[f for files in PO_ALL for f in files["summary"]],
-        curves=[f for files in PO_ALL for f in files["curve"]],
+        summaries=PO_SUMMARIES,
+        curves=PO_CURVES,
         code=code("aggregate.py", "papergrid.aggregate", "papergrid.post.grid"),
     script:
         "../scripts/aggregate.py"
