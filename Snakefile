@@ -12,6 +12,7 @@ include: "workflow/rules/precision.smk"
 include: "workflow/rules/depth.smk"
 include: "workflow/rules/sft.smk"
 include: "workflow/rules/post.smk"
+include: "workflow/rules/lpo.smk"
 include: "workflow/rules/verdicts.smk"
 include: "workflow/rules/report.smk"
 

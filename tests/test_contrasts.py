@@ -67,3 +67,46 @@ def test_log_ratio_claims():
     assert s.compute(data).estimate == pytest.approx(np.log(3))
     drawn = s.simulate(np.log(5), np.random.default_rng(0))
     assert s.compute(drawn).estimate == pytest.approx(np.log(5), abs=1e-9)  # no spread: exact
+
+
+def test_single_arm_claim_tests_its_own_mean_and_plants_it():
+    from papergrid.contrasts import Single
+
+    data = runs(diff=0.3)
+    single = Single({"method": "new"}, "acc", "acc")
+    ev = single.evidence(data)
+    assert ev.estimate == pytest.approx(data[data.method == "new"]["acc"].mean())
+    sim = single.simulator(data)
+    rng = np.random.default_rng(0)
+    means = [sim(0.25, rng).query("method == 'new'")["acc"].mean() for _ in range(400)]
+    assert np.mean(means) == pytest.approx(0.25, abs=0.01)
+    # the other arm is left alone
+    assert (
+        sim(0.25, rng).query("method == 'old'")["acc"].equals(data.query("method == 'old'")["acc"])
+    )
+
+
+def test_beating_every_arm_needs_every_contrast():
+    from papergrid.contrasts import MinOfPaired
+
+    data = runs(diff=0.1)
+    worse = data[data.method == "old"].assign(method="older", acc=lambda d: d["acc"] - 0.2)
+    better = data[data.method == "old"].assign(method="best", acc=lambda d: d["acc"] + 0.3)
+    both = pd.concat([data, worse], ignore_index=True)
+    pairs = tuple(Paired({"method": "new"}, {"method": m}, "acc", "acc") for m in ("old", "older"))
+    rule = Rule("above", 0.02)
+    v = {
+        c.claim_id: c.verdict
+        for c in evaluate([spec(both, MinOfPaired(pairs), rule, 0.02, 0.1)], both, 0.95)
+    }
+    assert v == {"c": SUPPORTED}
+    assert MinOfPaired(pairs).evidence(both).estimate == pytest.approx(0.1, abs=0.01)
+    three = pd.concat([both, better], ignore_index=True)
+    pairs3 = (*pairs, Paired({"method": "new"}, {"method": "best"}, "acc", "acc"))
+    found = evaluate([spec(three, MinOfPaired(pairs3), rule, 0.02, 0.1)], three, 0.95)
+    assert found[0].verdict == NOT_SUPPORTED  # one arm beats "new": not every contrast clears
+    # the simulator puts the smallest contrast at the planted value, the others above it
+    sim = MinOfPaired(pairs3).simulator(three)
+    rng = np.random.default_rng(1)
+    est = np.mean([MinOfPaired(pairs3).evidence(sim(0.05, rng)).estimate for _ in range(300)])
+    assert est == pytest.approx(0.05, abs=0.01)

@@ -145,3 +145,33 @@ def test_holm_matches_hand_computed_steps():
     # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1, made monotone
     assert holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert no_evidence(1.0, 0, "seeds").p_greater(0.0) == 1.0
+
+
+def test_minimum_takes_the_weakest_bounds_and_the_largest_p():
+    from papergrid.stats import minimum
+
+    a = t_mean([1.0, 1.2, 0.9, 1.1])
+    b = t_mean([0.5, 0.7, 0.4, 0.6])
+    m = minimum([a, b])
+    assert m.estimate == pytest.approx(b.estimate)
+    assert m.lower(0.025) == pytest.approx(min(a.lower(0.025), b.lower(0.025)))
+    # the "below" side is Bonferroni-corrected over the two quantities
+    assert m.upper(0.025) == pytest.approx(min(a.upper(0.0125), b.upper(0.0125)))
+    assert m.p_greater(0.3) == pytest.approx(max(a.p_greater(0.3), b.p_greater(0.3)))
+    assert m.p_less(0.8) == pytest.approx(min(1.0, 2 * min(a.p_less(0.8), b.p_less(0.8))))
+    assert minimum([a, no_evidence(0.0, 1, "seeds")]).method == "none"
+
+
+def test_minimum_keeps_both_error_rates_when_every_quantity_sits_on_the_threshold():
+    from papergrid.stats import minimum
+
+    rng = np.random.default_rng(3)
+    above = below = 0
+    n = 2000
+    for _ in range(n):
+        m = minimum([t_mean(rng.normal(0.0, 1.0, 5)) for _ in range(6)])
+        lo, hi = m.interval(0.95)
+        above += lo > 0
+        below += hi < 0
+    assert above / n <= 0.025 + 3 * (0.025 * 0.975 / n) ** 0.5
+    assert below / n <= 0.025 + 3 * (0.025 * 0.975 / n) ** 0.5

@@ -211,6 +211,57 @@ def test_post_training_runs_every_method_and_claim(smoke_run):
     assert "Tülu 3 preference tuning" in (smoke_run.path / "results/REPORT.md").read_text()
 
 
+def test_lpo_trains_every_head_and_computes_every_claim(smoke_run):
+    from papergrid.lpo.grid import CONTRACT as LPO_CONTRACT
+    from papergrid.lpo.grid import PROMPT_SCHEMA
+
+    res = smoke_run.path / "results/lpo"
+    runs = read_checked(res / "runs.parquet", LPO_CONTRACT.summary_schema()).to_pandas()
+    # per seed: 3 fixed temperatures, the selector, 2 variants x 3 losses
+    assert len(runs) == 2 * (3 + 1 + 6) and runs["run_id"].is_unique
+    assert set(runs["method"]) == {"fixed", "selector", "lpo", "lpo_marginal", "nll"}
+    assert (runs.loc[runs["method"] == "fixed", "status"] == "ok").all()
+    # a head too few pairs would be "failed" and the grid would finish anyway
+    assert set(runs["status"]) <= {"ok", "failed"}
+    ok = runs[runs["status"] == "ok"]
+    assert ok["reward_mean"].between(0, 1).all() and ok["tau_mean"].between(0, 1).all()
+    prompts = read_checked(res / "prompts.parquet", PROMPT_SCHEMA).to_pandas()
+    assert set(prompts["family"]) == {"exact", "novel", "constraint"}
+    base = pd.read_parquet(res / "base/summary.parquet")
+    assert {"reward_exact_greedy", "reward_novel_t1", "valid_novel_t1"} <= set(base.columns)
+    claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
+    assert set(claims["claim_id"]) == {
+        "seq_tau_lower_for_exact",
+        "seq_beats_every_fixed",
+        "seq_ties_selector",
+        "tok_beats_every_fixed",
+        "tok_ties_selector",
+        "tok_lowers_tau_at_constraint",
+        "nll_drifts_high",
+    }
+    assert "| run |" in (res / "winrates.md").read_text()
+    for fig in ("temperatures", "rewards", "positions"):
+        assert (res / f"figures/{fig}.png").stat().st_size > 10_000
+    assert "Adaptive decoding" in (smoke_run.path / "results/REPORT.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda b: b.update(temperatures=[0.0, 1.0, 0.5]), "lpo.temperatures: [0.0, 1.0, 0.5]"),
+        (lambda b: b.update(temperatures=[]), "lpo.temperatures: empty"),
+        (lambda b: b["data"].update(n_samples=1), "lpo.data.n_samples: 1"),
+        (lambda b: b["grid"].update(loss=["lpo", "ipo"]), "unknown loss 'ipo'"),
+    ],
+)
+def test_bad_lpo_config_stops_before_any_job(tmp_path, change, message):
+    wf = copy_workflow(tmp_path)
+    set_smoke(wf, lambda c: change(c["lpo"]))
+    proc = wf.snakemake("-n", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr + proc.stdout
+
+
 def test_second_invocation_has_nothing_to_do(smoke_run):
     assert smoke_run.planned() == {}
 
@@ -274,6 +325,7 @@ def test_editing_the_claims_core_reruns_every_experiments_claims(fresh_copy):
         "depth",
         "sft",
         "post",
+        "lpo",
     }
 
 
@@ -405,3 +457,4 @@ def test_paper_scale_config_plans_cleanly(tmp_path):
     assert int(counts["sft_main"]) == 6 and int(counts["sft_variant"]) == 4 + 1
     # 7 (loss, beta) cells + 4 pair arms + 2 length losses; PPO and RLOO + 4 RLVR betas + weak
     assert int(counts["post_dpo"]) == 7 + 4 + 2 and int(counts["post_rl"]) == 2 + 4 + 1
+    assert int(counts["lpo_data"]) == 10 and int(counts["lpo_heads"]) == 10  # one per seed

@@ -1,4 +1,4 @@
-"""Claims about two arms of runs that share their seeds, compared seed by seed.
+"""Claims about arms of runs that share their seeds, compared seed by seed.
 
 Two arms trained from the same start and the same batches (an ablation and its full run,
 a fine-tuning method and the checkpoint it started from, two methods from one start) are
@@ -6,7 +6,9 @@ paired: the claim's statistic is the mean over seeds of arm A's value minus arm 
 a paired t interval on the seeds (:func:`papergrid.stats.t_paired`). :func:`paired_claim`
 builds such a claim, and its simulator: the observed runs, with arm B's shifted column set
 so that every seed's difference is the planted mean plus noise of the observed SD of the
-differences (pairing kept, the shape of the grid kept).
+differences (pairing kept, the shape of the grid kept). :class:`Single` is the same for
+one arm's own value (a difference between two of its columns, say), and
+:class:`MinOfPaired` for "arm A beats every one of several arms".
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from papergrid.claims import ClaimSpec, Effects, Rule
-from papergrid.stats import Evidence, no_evidence, t_paired
+from papergrid.stats import Evidence, minimum, no_evidence, t_mean, t_paired
 
 Value = str | Callable[[pd.DataFrame], pd.Series]
 
@@ -76,9 +78,9 @@ class Paired:
             return no_evidence(float((a - b).mean()) if len(a) else math.nan, len(a), "seeds")
         return t_paired(a.to_numpy(), b.to_numpy(), "seeds")
 
-    def simulator(self, runs: pd.DataFrame) -> Callable[[float, np.random.Generator], pd.DataFrame]:
+    def planter(self, runs: pd.DataFrame) -> Callable[[float, np.random.Generator], Planted]:
         """Planted mean difference ``e`` (in the statistic's units), noise of the observed
-        SD of the differences; arm B's ``shift`` column absorbs it."""
+        SD of the differences: the change to arm B's ``shift`` columns that gives it."""
         a, b = self.aligned(runs)
         d = (a - b).to_numpy()
         sd = float(np.std(d, ddof=1)) if d.size > 1 else 0.0
@@ -89,26 +91,107 @@ class Paired:
         now = b.reindex(keys).to_numpy()  # B's observed value per row to move
         order = {k: i for i, k in enumerate(a.index)}
         slot = np.array([order[k] for k in keys], dtype=int)
-        cols = [self.shift] if isinstance(self.shift, str) else list(self.shift)
-        base = {c: runs[c].to_numpy(dtype=float) for c in cols}
+        cols = (self.shift,) if isinstance(self.shift, str) else tuple(self.shift)
         a_values = a.to_numpy()
 
-        def simulate(e: float, rng: np.random.Generator) -> pd.DataFrame:
+        def plant(e: float, rng: np.random.Generator) -> Planted:
             draws = e + sd * rng.standard_normal(len(a_values))
             want = (a_values - draws)[slot]  # B's value per row that gives the planted gap
             delta = np.exp(want) - np.exp(now) if self.log else want - now
-            out = runs.copy()
-            for c in cols:
-                col = base[c].copy()
-                col[pos] += delta
-                out[c] = col
-            return out
+            return Planted(pos, cols, delta)
+
+        return plant
+
+    def simulator(self, runs: pd.DataFrame) -> Callable[[float, np.random.Generator], pd.DataFrame]:
+        plant = self.planter(runs)
+        return lambda e, rng: apply_planted(runs, [plant(e, rng)])
+
+
+@dataclass(frozen=True)
+class Planted:
+    """Add ``delta`` to columns ``cols`` at row positions ``pos``."""
+
+    pos: np.ndarray
+    cols: tuple[str, ...]
+    delta: np.ndarray
+
+
+def apply_planted(runs: pd.DataFrame, changes: list[Planted]) -> pd.DataFrame:
+    out = runs.copy()
+    for cols in {c for ch in changes for c in ch.cols}:
+        col = runs[cols].to_numpy(dtype=float).copy()
+        for ch in changes:
+            if cols in ch.cols:
+                col[ch.pos] += ch.delta
+        out[cols] = col
+    return out
+
+
+@dataclass(frozen=True)
+class Single:
+    """The mean over seeds of one arm's ``value`` (say a difference of two of its
+    columns), with a one-sample t interval on the seeds."""
+
+    a: Mapping[str, Any]
+    value: Value
+    shift: str | tuple[str, ...]  # moves the value one for one (see :class:`Paired`)
+    key: str = "seed"
+
+    def values(self, runs: pd.DataFrame) -> pd.Series:
+        v = Paired(self.a, self.a, self.value, self.shift, key=self.key).values(runs, self.a)
+        return v.dropna()
+
+    def evidence(self, runs: pd.DataFrame) -> Evidence:
+        v = self.values(runs)
+        if len(v) < 2:
+            return no_evidence(float(v.mean()) if len(v) else math.nan, len(v), "seeds")
+        return t_mean(v.to_numpy(), "seeds")
+
+    def simulator(self, runs: pd.DataFrame) -> Callable[[float, np.random.Generator], pd.DataFrame]:
+        """Planted mean ``e``, noise of the observed SD over seeds."""
+        v = self.values(runs)
+        sd = float(np.std(v.to_numpy(), ddof=1)) if len(v) > 1 else 0.0
+        helper = Paired(self.a, self.a, self.value, self.shift, key=self.key)
+        pos = helper.rows(runs, self.a)
+        keys = runs[self.key].to_numpy()[pos]
+        keep = np.isin(keys, v.index)
+        pos, keys = pos[keep], keys[keep]
+        now = v.reindex(keys).to_numpy()
+        cols = (self.shift,) if isinstance(self.shift, str) else tuple(self.shift)
+
+        def simulate(e: float, rng: np.random.Generator) -> pd.DataFrame:
+            want = e + sd * rng.standard_normal(len(pos))
+            return apply_planted(runs, [Planted(pos, cols, want - now)])
+
+        return simulate
+
+
+@dataclass(frozen=True)
+class MinOfPaired:
+    """The smallest of several paired contrasts that share arm A ("A beats every B"):
+    :func:`papergrid.stats.minimum` of their paired t evidence."""
+
+    contrasts: tuple[Paired, ...]
+
+    def evidence(self, runs: pd.DataFrame) -> Evidence:
+        return minimum([c.evidence(runs) for c in self.contrasts])
+
+    def simulator(self, runs: pd.DataFrame) -> Callable[[float, np.random.Generator], pd.DataFrame]:
+        """The smallest contrast planted at ``e``, the others kept at their observed
+        distance above it; each with the noise of its own observed differences."""
+        est = [c.evidence(runs).estimate for c in self.contrasts]
+        low = min(est)
+        plants = [c.planter(runs) for c in self.contrasts]
+
+        def simulate(e: float, rng: np.random.Generator) -> pd.DataFrame:
+            changes = [p(e + (x - low), rng) for p, x in zip(plants, est, strict=True)]
+            return apply_planted(runs, changes)
 
         return simulate
 
 
 def paired_claim(
-    paired: Paired,
+    paired: Paired | Single | MinOfPaired,
     *,
     experiment: str,
     claim_id: str,
@@ -121,8 +204,9 @@ def paired_claim(
     data: Any,
     data_key: str | None = None,
 ) -> ClaimSpec:
-    """A :class:`ClaimSpec` on ``paired``. ``data`` is what the experiment's claims read:
-    the runs table, or a dict of tables with the runs under ``data_key``."""
+    """A :class:`ClaimSpec` on ``paired`` (or a single arm, or the smallest of several
+    contrasts). ``data`` is what the experiment's claims read: the runs table, or a dict
+    of tables with the runs under ``data_key``."""
 
     def runs_of(d):
         return d[data_key] if data_key else d

@@ -14,6 +14,7 @@ The interval methods are chosen for few independent units (three to ten seeds or
 - :func:`fieller_ratio`: a ratio of two contrasts; unbounded when the denominator is not
   distinguishable from zero.
 - :func:`sd_interval` (chi-square) and :func:`rms_effect` (noncentral F) for spreads.
+- :func:`minimum`: the smallest of several quantities ("beats every baseline").
 Fitted scaling-law parameters get Wald intervals from :meth:`papergrid.fit.FitResult.wald`.
 With fewer than two units every method gives an unbounded interval and says so.
 """
@@ -327,6 +328,33 @@ def rms_effect(groups: np.ndarray, unit: str = "seeds") -> Evidence:
             else float(st.f.sf(f_obs, d1, d2))
         ),
         lambda c: float(st.ncf.cdf(f_obs, d1, d2, c * c * s * t / ms_w)) if c > 0 else 1.0,
+    )
+
+
+def minimum(evs: Sequence[Evidence]) -> Evidence:
+    """Evidence for the smallest of several quantities ("A beats every B").
+
+    The lower side is an intersection-union test: the smallest quantity exceeds c when
+    every one does, so the lower bound is the smallest lower bound and p_greater the
+    largest p, each at the nominal level with no correction. The upper side is not: the
+    smallest quantity lies below c when any one does, and with K quantities near c one of
+    K upper bounds falls short by chance about K times as often, so that side is
+    Bonferroni-corrected (each bound at alpha / K, p_less = K times the smallest p)."""
+    if not evs:
+        raise ValueError("minimum of no evidence")
+    k = len(evs)
+    if any(ev.method == "none" for ev in evs):
+        est = min(ev.estimate for ev in evs)
+        return no_evidence(est, min(ev.n_units for ev in evs), evs[0].unit)
+    return Evidence(
+        float(min(ev.estimate for ev in evs)),
+        min(ev.n_units for ev in evs),
+        evs[0].unit,
+        f"min of {k} ({evs[0].method})",
+        lambda a: min(ev.lower(a) for ev in evs),
+        lambda a: min(ev.upper(a / k) for ev in evs),
+        lambda c: max(ev.p_greater(c) for ev in evs),
+        lambda c: min(1.0, k * min(ev.p_less(c) for ev in evs)),
     )
 
 
