@@ -1,6 +1,12 @@
 # papergrid: test claims of late-2024 ML papers on grids of small models.
 # Rules live in workflow/rules (one file per experiment), logic in the papergrid package.
 
+from papergrid.config import load_config_file
+
+# Snakemake's own loader names neither the file nor the line of a YAML error, and keeps
+# the last of a repeated key; --configfile files are checked in common.smk.
+load_config_file("config.yaml")
+
 
 configfile: "config.yaml"
 
@@ -21,3 +27,6 @@ rule all:
     default_target: True
     input:
         rules.report.output,
+        # Each experiment's target names every file a user reads (claims.md, calibration,
+        # figures): a plain `snakemake` rebuilds any one that was deleted or failed.
+        [getattr(rules, s["name"]).input for s in REPORT_SECTIONS],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from papergrid.contract import read_checked
 from papergrid.weights.schema import CONTRACT
 
 from .conftest import ROOT, copy_workflow, parse_dry_run
+from .test_report import Cells
 
 pytestmark = pytest.mark.workflow
 
@@ -290,6 +293,7 @@ def test_editing_precision_analysis_refits_without_training(fresh_copy):
         "precision_fit",
         "claims",
         "calibration",
+        "claims_page",
         "precision_figures",
         "report",
         "all",
@@ -300,7 +304,15 @@ def test_editing_precision_analysis_refits_without_training(fresh_copy):
 def test_editing_sft_analysis_reanalyses_without_training(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/sft/analysis.py")
     jobs = fresh_copy.planned()
-    assert set(jobs) == {"sft_variance", "claims", "calibration", "sft_figures", "report", "all"}
+    assert set(jobs) == {
+        "sft_variance",
+        "claims",
+        "calibration",
+        "claims_page",
+        "sft_figures",
+        "report",
+        "all",
+    }
 
 
 def test_changing_one_sft_template_trains_only_its_job(fresh_copy):
@@ -318,7 +330,7 @@ def test_editing_a_script_reruns_its_rule(fresh_copy):
 def test_editing_the_claims_core_reruns_every_experiments_claims(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/claims.py")
     jobs = fresh_copy.planned()
-    assert set(jobs) == {"claims", "calibration", "report", "all"}
+    assert set(jobs) == {"claims", "calibration", "claims_page", "report", "all"}
     assert {j["experiment"] for j in jobs["claims"]} == {
         "weights",
         "precision",
@@ -384,7 +396,14 @@ def test_reordering_config_keys_reruns_nothing(fresh_copy):
 def test_changing_analysis_settings_refits_without_training(fresh_copy):
     set_smoke(fresh_copy, lambda c: c["weights"]["analysis"].update(auc_threshold=0.8))
     jobs = fresh_copy.planned()
-    assert set(jobs) == {"claims", "calibration", "weights_figures", "report", "all"}
+    assert set(jobs) == {
+        "claims",
+        "calibration",
+        "claims_page",
+        "weights_figures",
+        "report",
+        "all",
+    }
     assert [j["experiment"] for j in jobs["calibration"]] == ["weights"]
 
 
@@ -423,10 +442,24 @@ def test_diverging_runs_are_recorded_and_the_dag_finishes(tmp_path):
     assert (tmp_path / "results/weights/calibration.md").exists()
 
 
-def test_html_report_embeds_the_figures(fresh_copy):
+def test_html_report_embeds_the_figures_and_every_claims_page(fresh_copy):
     fresh_copy.snakemake("--report", "results/report.html")
     html = (fresh_copy.path / "results/report.html").read_text(errors="replace")
     assert "scaling.png" in html and "visibility threshold" in html
+    pages = re.findall(
+        r"data:text/html;charset=[^;]+;filename=claims\.html;base64,([\w+/=]+)", html
+    )
+    verdicts = []
+    for page in pages:
+        cells = Cells()
+        cells.feed(base64.b64decode(page).decode())
+        verdicts += [row[4] for row in cells.rows[1:]]
+    expected = []
+    for experiment in ("weights", "precision", "depth", "sft", "post", "lpo"):
+        claims = pd.read_parquet(fresh_copy.path / f"results/{experiment}/claims.parquet")
+        expected += list(claims["verdict"])
+    assert len(pages) == 6
+    assert sorted(verdicts) == sorted(expected)
 
 
 def test_lint_and_format_are_clean():

@@ -44,6 +44,7 @@ def test_check_block_names_each_problem():
     b["grid"]["budget"].append(999)
     b["grid"]["depth"] = [2, 64]
     b["analysis"]["compare_depth"] = 3
+    b["budgets"].append(dict(b["budgets"][0], d_model=64))
     with pytest.raises(ConfigError) as err:
         check_block(b)
     msg = str(err.value)
@@ -51,6 +52,7 @@ def test_check_block_names_each_problem():
     assert "64 layers do not fit budget" in msg
     assert "must include 1" in msg
     assert "depth.analysis.compare_depth: 3" in msg
+    assert f"depth.budgets: params [{b['budgets'][0]['params']}] listed more than once" in msg
 
 
 def test_cell_runs_one_per_seed_with_flags():

@@ -60,7 +60,7 @@ def test_bits_value_marks_full_precision_infinite():
         (lambda b: b["grid"].update(d_model=[8, 24]), "24 is not among precision.sizes"),
         (lambda b: b["grid"].update(train_bits=[4, 8]), "must include 'fp'"),
         (lambda b: b["analysis"].update(robust_train_bits=6), "robust_train_bits: 6 is not among"),
-        (lambda b: b["sizes"][0].update(n_head=3), "not divisible by n_head 3"),
+        (lambda b: b["sizes"].append(dict(b["sizes"][0])), r"d_model \[\d+\] listed more"),
         (lambda b: b["analysis"].update(p_star_band=[9, 6]), "is empty"),
     ],
 )

@@ -48,6 +48,22 @@ def test_rejects_bad_magic_and_truncated_files(tmp_path):
         read_idx(tmp_path / "missing")
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.999])
+def test_a_truncated_gzip_file_is_named(tmp_path, keep):
+    write_idx(np.arange(4000, dtype=np.int32), tmp_path / "labels")
+    whole = gzip.compress((tmp_path / "labels").read_bytes())
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(whole[: int(len(whole) * keep)])
+    with pytest.raises(IdxFormatError, match=r"train-labels-idx1-ubyte\.gz: damaged or truncated"):
+        read_idx(path)
+
+
+def test_a_header_cut_short_is_named(tmp_path):
+    (tmp_path / "h").write_bytes(bytes([0, 0, 0x08, 3, 0, 0]))
+    with pytest.raises(IdxFormatError, match=r"h: file ends inside the header"):
+        read_idx(tmp_path / "h")
+
+
 def write_fake_mnist(root, n_train=20, n_test=8):
     rng = np.random.default_rng(0)
     paths = {}

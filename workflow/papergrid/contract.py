@@ -127,6 +127,12 @@ def read_checked(path: str | os.PathLike, schema: pa.Schema) -> pa.Table:
     return check_table(pq.read_table(path), schema, path)
 
 
+def read_frame(path: str | os.PathLike, schema: pa.Schema):
+    """An aggregate table as a DataFrame, checked first: a dropped or retyped column
+    fails here naming the file and the column, not as a KeyError deep in a fit."""
+    return read_checked(path, schema).to_pandas()
+
+
 def collect(paths: Iterable[str | os.PathLike], schema: pa.Schema) -> pa.Table:
     """Concatenate per-run files after checking each against ``schema``."""
     tables = [read_checked(p, schema) for p in paths]

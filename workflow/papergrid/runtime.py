@@ -49,3 +49,17 @@ def state_hash(model: torch.nn.Module) -> str:
         digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
         digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.hexdigest()[:16]
+
+
+def check_device_here(name: str, executor: str | None) -> None:
+    """Stop a local run asking for cuda on a machine without one, once, before any job
+    (each training job would otherwise fail, and be retried). A cluster submit host
+    without a GPU is fine: there the jobs run elsewhere."""
+    if name == "cuda" and executor == "local" and not torch.cuda.is_available():
+        from papergrid.config import ConfigError
+
+        raise ConfigError(
+            "device: 'cuda' was requested but torch sees no CUDA device on this machine; "
+            "set device: cpu (or auto), or submit to a GPU cluster with "
+            "--workflow-profile workflow/profiles/slurm"
+        )

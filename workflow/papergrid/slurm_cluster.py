@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from papergrid.resources import machine_memory_mb
+
 MIN_JOB_AGE = 600  # at least 3 x the plugin's initial status delay
 # The job-step plugin drops every SLURM_* variable, SLURM_CONF included, before its
 # nested srun, so the config must sit where srun looks by default.
@@ -58,12 +60,6 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 
 def available() -> bool:
     return all(shutil.which(b) for b in ("slurmctld", "slurmd", "munged", "sbatch", "squeue"))
-
-
-def machine_memory_mb() -> int:
-    with open("/proc/meminfo") as fh:
-        kb = int(next(line for line in fh if line.startswith("MemTotal")).split()[1])
-    return kb // 1024
 
 
 @dataclass

@@ -3,9 +3,11 @@ from functools import cache
 from itertools import product
 from pathlib import Path
 
-from papergrid.config import load_schema, validate_config
+from papergrid.config import load_config_file, load_schema, validate_config
 from papergrid.provenance import canonical, file_hash, source_hash
 
+for path in workflow.configfiles:  # Snakemake keeps the last of a repeated key
+    load_config_file(path)
 validate_config(
     config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 )
@@ -40,7 +42,8 @@ CLAIM_SETS = {}
 
 
 def verdict_paths(experiment):
-    """Files of the claims and calibration rules (verdicts.smk) for one experiment."""
+    """Files of the claims, calibration and claims_page rules (verdicts.smk) for one
+    experiment."""
     base = f"results/{experiment}"
     return {
         "claims": f"{base}/claims.parquet",
@@ -48,6 +51,7 @@ def verdict_paths(experiment):
         "calibration": f"{base}/calibration.parquet",
         "calibration_md": f"{base}/calibration.md",
         "rates": f"{base}/calibration_rates.parquet",
+        "page": f"{base}/claims.html",
     }
 
 
@@ -66,13 +70,31 @@ def job_runs(grid, *key, **pinned):
     )
 
 
+@cache
+def memory_limit(executor):
+    from papergrid.resources import memory_limit as limit
+
+    return limit(executor)
+
+
+def mem_request(mb, what, attempt):
+    """``mb``, or an error at plan time when no machine the jobs could run on has it.
+
+    Resources are evaluated once the executor is known (at parse time it is not)."""
+    from papergrid.resources import check_memory
+
+    executor = getattr(workflow.executor_plugin, "name", None)
+    return check_memory(mb, memory_limit(executor), what, attempt)
+
+
 def train_request(runs, seq_len, threads, attempt, model=None):
     """mem_mb and runtime of a job training ``runs`` (one shape, one schedule)."""
     from papergrid.resources import train_request as request
 
     first = runs[0]
-    return request(
-        model or first["model"],
+    model = model or first["model"]
+    req = request(
+        model,
         first["train"]["steps"],
         first["train"]["batch_size"],
         seq_len,
@@ -80,6 +102,20 @@ def train_request(runs, seq_len, threads, attempt, model=None):
         threads,
         config["device"],
         attempt,
+    )
+    shape = ", ".join(f"{k} {v}" for k, v in sorted(model.items()))
+    what = f"training {len(runs)} run(s) of a model with {shape} at batch size "
+    req["mem_mb"] = mem_request(
+        req["mem_mb"], what + str(first["train"]["batch_size"]), attempt
+    )
+    return req
+
+
+onstart:
+    from papergrid.runtime import check_device_here
+
+    check_device_here(
+        config["device"], getattr(workflow.executor_plugin, "name", None)
     )
 
 

@@ -64,3 +64,35 @@ rule calibration:
         ),
     script:
         "../scripts/calibration.py"
+
+
+# Snakemake's HTML report shows only files marked report(): the claims table of each
+# experiment goes in as a page of its own, beside that experiment's figures.
+rule claims_page:
+    input:
+        claims=rules.claims.output.parquet,
+        calibration=rules.calibration.output.parquet,
+    output:
+        report(
+            verdict_paths("{experiment}")["page"],
+            caption="../report/claims_page.rst",
+            category="{experiment}",
+            labels={"page": "claims and verdicts"},
+        ),
+    log:
+        logs("{experiment}", "claims_page"),
+    benchmark:
+        bench("{experiment}", "claims_page")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        title=lambda wc: next(
+            s["title"] for s in REPORT_SECTIONS if s["name"] == wc.experiment
+        ),
+        code=code("claims_page.py", "papergrid.report"),
+    script:
+        "../scripts/claims_page.py"

@@ -60,7 +60,11 @@ rule weights_train:
     threads: 1
     resources:
         # two width x width matrices and Adam state, in float32, plus torch itself
-        mem_mb=lambda wc, attempt: (1500 + int(wc.width) ** 2 * 64 // 2**20) * attempt,
+        mem_mb=lambda wc, attempt: mem_request(
+            (1500 + int(wc.width) ** 2 * 64 // 2**20) * attempt,
+            f"weights.grid.width {wc.width}",
+            attempt,
+        ),
         runtime=lambda wc, attempt: 20 * attempt,
     params:
         runs=lambda wc: job_runs(W_JOB, wc.width, wc.optimizer),

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from papergrid.contract import read_frame
+from papergrid.depth.grid import CONTRACT
 from papergrid.fit import SATURATING_POWER_LAW, fit_form
 from papergrid.io import write_parquet, write_text
 from papergrid.tables import FIT_COLUMNS, markdown_table
@@ -75,7 +77,7 @@ def fit_markdown(table: pd.DataFrame) -> str:
 def fit_job(
     runs_path: str, n_boot: int, level: float, threads: int, parquet_out: str, md_out: str
 ) -> None:
-    runs = pd.read_parquet(runs_path)
+    runs = read_frame(runs_path, CONTRACT.summary_schema())
     table = fit_table(runs, n_boot=n_boot, level=level, n_jobs=threads)
     write_parquet(pa.Table.from_pandas(table, preserve_index=False), parquet_out)
     write_text(fit_markdown(table), md_out)

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from papergrid.claims import ClaimSpec, Effects, Rule
+from papergrid.contract import read_frame
 from papergrid.depth.analysis import COMPOSITIONAL, EXPERIMENT, FIT_METRICS, with_ood
+from papergrid.depth.grid import CONTRACT
 from papergrid.simulate import accuracy_sd, binomial_scale, pooled_sd
 from papergrid.stats import Evidence, fieller_ratio, no_evidence, ols, t_welch
 
@@ -297,4 +299,4 @@ def claim_specs(
 
 def claim_data(inputs: dict[str, str]) -> pd.DataFrame:
     """What the claims read: the runs table, with the OOD accuracy column."""
-    return with_ood(pd.read_parquet(inputs["runs"]))
+    return with_ood(read_frame(inputs["runs"], CONTRACT.summary_schema()))

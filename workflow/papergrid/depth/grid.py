@@ -78,12 +78,13 @@ def check_block(block: Mapping[str, Any]) -> None:
         for p in block["grid"]["budget"]
         if p not in budgets
     ]
+    params = [b["params"] for b in block["budgets"]]
+    repeated = sorted({p for p in params if params.count(p) > 1})
+    if repeated:  # a budget is looked up by params: a second entry would never train
+        problems.append(f"depth.budgets: params {repeated} listed more than once; keep one")
     for b in block["budgets"]:
         if b["d_model"] % b["n_head"]:
-            problems.append(
-                f"depth.budgets: d_model {b['d_model']} is not divisible by n_head {b['n_head']}"
-            )
-            continue
+            continue  # validate_config names the key
         for depth in block["grid"]["depth"]:
             model = shape(b, depth)
             if model["d_ff"] < 1:

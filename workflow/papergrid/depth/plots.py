@@ -8,7 +8,9 @@ import pandas as pd
 import seaborn as sns
 
 from papergrid import plotting
+from papergrid.contract import read_frame
 from papergrid.depth.analysis import COMPOSITIONAL, ok_runs, with_ood
+from papergrid.depth.grid import CONTRACT
 from papergrid.fit import SATURATING_POWER_LAW
 from papergrid.io import save_figure
 from papergrid.lm.data.scan import COMPOSITION_TESTS
@@ -135,7 +137,7 @@ def latency_figure(runs: pd.DataFrame):
 
 
 def figures_job(runs_path: str, fits_path: str, outputs: dict[str, str]) -> None:
-    runs, fits = pd.read_parquet(runs_path), pd.read_parquet(fits_path)
+    runs, fits = read_frame(runs_path, CONTRACT.summary_schema()), pd.read_parquet(fits_path)
     save_figure(accuracy_figure(runs), outputs["accuracy"])
     save_figure(loss_figure(runs, fits), outputs["loss"])
     save_figure(matched_loss_figure(runs), outputs["matched"])

@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import pyarrow as pa
 
-from papergrid.contract import LM_FIELDS, RunContract
+from papergrid.contract import LM_FIELDS, RunContract, read_frame
 from papergrid.io import write_text
 
 _METRICS = (
@@ -62,4 +62,4 @@ def summary_markdown(runs: pd.DataFrame) -> str:
 
 
 def summary_job(runs_path: str, md_out: str) -> None:
-    write_text(summary_markdown(pd.read_parquet(runs_path)), md_out)
+    write_text(summary_markdown(read_frame(runs_path, CONTRACT.summary_schema())), md_out)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from papergrid.contract import read_frame
+from papergrid.lpo.grid import CONTRACT, PROMPT_SCHEMA
 from papergrid.lpo.tasks import FAMILIES
 
 
@@ -204,8 +206,8 @@ def table_job(
 
     from papergrid.io import write_parquet, write_text
 
-    runs = pd.read_parquet(runs_path)
-    prompts = labelled(pd.read_parquet(prompts_path))
+    runs = read_frame(runs_path, CONTRACT.summary_schema())
+    prompts = labelled(read_frame(prompts_path, PROMPT_SCHEMA))
     fixed = labelled(runs[runs["method"] == "fixed"]).sort_values("tau")["run"].unique()
     rows = heads_in(runs)
     table = win_rates(prompts, rows, [*fixed, "selector"], level, n_boot)
@@ -224,7 +226,6 @@ def aggregate_job(
     from papergrid.aggregate import aggregate
     from papergrid.contract import collect
     from papergrid.io import write_parquet
-    from papergrid.lpo.grid import CONTRACT, PROMPT_SCHEMA
 
     aggregate(CONTRACT, summaries, curves, outputs["runs"], outputs["curves"])
     write_parquet(collect(prompt_files, PROMPT_SCHEMA), outputs["prompts"])

@@ -17,7 +17,9 @@ from typing import Any
 import pandas as pd
 
 from papergrid.claims import ClaimSpec, Effects, Rule
+from papergrid.contract import read_frame
 from papergrid.contrasts import MinOfPaired, Paired, Single, paired_claim
+from papergrid.lpo.grid import CONTRACT
 
 EXPERIMENT = "lpo"
 PAPER = {
@@ -147,4 +149,4 @@ def claim_specs(
 
 
 def claim_data(inputs: dict[str, str]) -> pd.DataFrame:
-    return pd.read_parquet(inputs["runs"])
+    return read_frame(inputs["runs"], CONTRACT.summary_schema())

@@ -9,8 +9,10 @@ import pandas as pd
 import seaborn as sns
 
 from papergrid import plotting
+from papergrid.contract import read_frame
 from papergrid.io import save_figure
 from papergrid.lpo.analysis import labelled, temperature_histogram
+from papergrid.lpo.grid import CONTRACT, PROMPT_SCHEMA
 from papergrid.lpo.tasks import FAMILIES
 
 LOSS_ORDER = ("lpo", "lpo_marginal", "nll")
@@ -120,8 +122,8 @@ def positions_figure(runs: pd.DataFrame):
 def figures_job(
     runs_path: str, prompts_path: str, temps: Sequence[float], outputs: Mapping[str, str]
 ) -> None:
-    runs = pd.read_parquet(runs_path)
-    prompts = pd.read_parquet(prompts_path)
+    runs = read_frame(runs_path, CONTRACT.summary_schema())
+    prompts = read_frame(prompts_path, PROMPT_SCHEMA)
     save_figure(temperatures_figure(prompts, temps), outputs["temperatures"])
     save_figure(rewards_figure(runs), outputs["rewards"])
     save_figure(positions_figure(runs), outputs["positions"])

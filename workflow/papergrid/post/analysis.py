@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from papergrid.contract import read_frame
 from papergrid.io import write_text
 from papergrid.lm.data.tasks import SKILLS
+from papergrid.post.grid import CONTRACT
 from papergrid.stats import t_mean
 from papergrid.tables import markdown_table
 
@@ -97,7 +99,9 @@ def table_markdown(table: pd.DataFrame) -> str:
 
 
 def table_job(runs_path: str, md_out: str) -> None:
-    write_text(table_markdown(method_table(pd.read_parquet(runs_path))), md_out)
+    write_text(
+        table_markdown(method_table(read_frame(runs_path, CONTRACT.summary_schema()))), md_out
+    )
 
 
 def final_curves(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

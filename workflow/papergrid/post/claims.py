@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 
 from papergrid.claims import ClaimSpec, Effects, Rule
+from papergrid.contract import read_frame
 from papergrid.contrasts import Paired, paired_claim
 from papergrid.post.analysis import EXPERIMENT, others_mean, skills_in
-from papergrid.post.grid import loss_beta
+from papergrid.post.grid import CONTRACT, loss_beta
 
 PAPER = {
     "norm_over_sft": 0.016,  # Table 18: 55.7 -> 57.3
@@ -315,4 +316,4 @@ def claim_specs(
 
 
 def claim_data(inputs: dict[str, str]) -> pd.DataFrame:
-    return pd.read_parquet(inputs["runs"])
+    return read_frame(inputs["runs"], CONTRACT.summary_schema())

@@ -8,8 +8,10 @@ import pandas as pd
 import seaborn as sns
 
 from papergrid import plotting
+from papergrid.contract import read_frame
 from papergrid.io import save_figure
 from papergrid.post.analysis import final_curves, skills_in, with_deltas
+from papergrid.post.grid import CONTRACT
 
 
 def _label(r) -> str:
@@ -113,7 +115,8 @@ def cost_figure(runs: pd.DataFrame):
 
 
 def figures_job(runs_path: str, curves_path: str, skill: str, outputs: dict[str, str]) -> None:
-    runs, curves = pd.read_parquet(runs_path), pd.read_parquet(curves_path)
+    runs = read_frame(runs_path, CONTRACT.summary_schema())
+    curves = read_frame(curves_path, CONTRACT.curve_schema())
     save_figure(losses_figure(runs), outputs["losses"])
     save_figure(rlvr_figure(runs, curves, skill), outputs["rlvr"])
     save_figure(cost_figure(runs), outputs["cost"])

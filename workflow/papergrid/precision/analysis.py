@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from papergrid.contract import read_frame
 from papergrid.fit import (
     PRECISION_TRAINING,
     PTQ_DEGRADATION,
@@ -15,7 +16,7 @@ from papergrid.fit import (
 )
 from papergrid.io import write_parquet, write_text
 from papergrid.lm.data.markov import MarkovSource
-from papergrid.precision.grid import PTQ_BITS
+from papergrid.precision.grid import CONTRACT, PTQ_BITS
 from papergrid.tables import FIT_COLUMNS, markdown_table
 
 EXPERIMENT = "precision"
@@ -110,7 +111,9 @@ def fit_job(
     md_out: str,
     markov: dict,
 ) -> None:
-    table = fit_table(pd.read_parquet(runs_path), n_boot=n_boot, level=level, n_jobs=threads)
+    table = fit_table(
+        read_frame(runs_path, CONTRACT.summary_schema()), n_boot=n_boot, level=level, n_jobs=threads
+    )
     write_parquet(pa.Table.from_pandas(table, preserve_index=False), parquet_out)
     write_text(fit_markdown(table, entropy_floor(markov)), md_out)
 

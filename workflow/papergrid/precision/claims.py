@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from papergrid.claims import ClaimSpec, Effects, Rule
+from papergrid.contract import read_frame
 from papergrid.fit import PRECISION_TRAINING, compute_optimal_bits, fit_form
 from papergrid.precision.analysis import EXPERIMENT, ok_runs, training_law_inputs
+from papergrid.precision.grid import CONTRACT
 from papergrid.stats import Evidence, fieller_ratio, no_evidence, ols, t_mean
 
 PAPER_SHARE = 0.98  # gains "saturate at ~6-7 bits": at 8 bits nearly the whole gap is closed
@@ -338,4 +340,4 @@ def claim_specs(
 
 
 def claim_data(inputs: dict[str, str]) -> pd.DataFrame:
-    return pd.read_parquet(inputs["runs"])
+    return read_frame(inputs["runs"], CONTRACT.summary_schema())

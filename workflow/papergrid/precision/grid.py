@@ -58,11 +58,9 @@ def check_block(block: Mapping[str, Any]) -> None:
         for d in block["grid"]["d_model"]
         if d not in sizes
     ]
-    for s in block["sizes"]:
-        if s["d_model"] % s["n_head"]:
-            problems.append(
-                f"precision.sizes: d_model {s['d_model']} is not divisible by n_head {s['n_head']}"
-            )
+    repeated = sorted({d for d in sizes if sizes.count(d) > 1})
+    if repeated:  # a size is looked up by d_model: a second entry would never train
+        problems.append(f"precision.sizes: d_model {repeated} listed more than once; keep one")
     analysis, bits = block["analysis"], block["grid"]["train_bits"]
     for key in ("saturation_bits", "robust_train_bits"):
         if analysis[key] not in bits:

@@ -10,9 +10,11 @@ import pandas as pd
 import seaborn as sns
 
 from papergrid import plotting
+from papergrid.contract import read_frame
 from papergrid.fit import PRECISION_TRAINING, PTQ_DEGRADATION
 from papergrid.io import save_figure
 from papergrid.precision.analysis import ok_runs, ptq_points, training_law_inputs
+from papergrid.precision.grid import CONTRACT
 
 
 def _params(fits: pd.DataFrame, law: str) -> dict[str, float]:
@@ -154,7 +156,7 @@ def residual_figure(runs: pd.DataFrame, fits: pd.DataFrame):
 
 
 def figures_job(runs_path: str, fits_path: str, outputs: dict[str, str]) -> None:
-    runs, fits = pd.read_parquet(runs_path), pd.read_parquet(fits_path)
+    runs, fits = read_frame(runs_path, CONTRACT.summary_schema()), pd.read_parquet(fits_path)
     save_figure(loss_figure(runs, fits), outputs["loss"])
     save_figure(neff_figure(runs, fits), outputs["neff"])
     save_figure(ptq_figure(runs, fits), outputs["ptq"])

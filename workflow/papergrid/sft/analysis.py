@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from papergrid.contract import collect
+from papergrid.contract import collect, read_frame
 from papergrid.io import write_parquet, write_text
-from papergrid.sft.grid import SOUP_SCHEMA
+from papergrid.sft.grid import CONTRACT, SOUP_SCHEMA
 from papergrid.tables import markdown_table
 
 EXPERIMENT = "sft"
@@ -160,18 +160,22 @@ def soup_table(runs: pd.DataFrame, soup_paths: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SOUP_COLUMNS))
 
 
-SOUP_COLUMNS = (
-    "template",
-    "seed_a",
-    "seed_b",
-    "skill",
-    "soup",
-    "parent_a",
-    "parent_b",
-    "chosen_seed",
-    "chosen_parent",
-    "best_test",
+# results/sft/soups.parquet, one row per (soup, skill)
+SOUPS_TABLE = pa.schema(
+    [
+        ("template", pa.string()),
+        ("seed_a", pa.int64()),
+        ("seed_b", pa.int64()),
+        ("skill", pa.string()),
+        ("soup", pa.float64()),
+        ("parent_a", pa.float64()),
+        ("parent_b", pa.float64()),
+        ("chosen_seed", pa.int64()),
+        ("chosen_parent", pa.float64()),
+        ("best_test", pa.float64()),
+    ]
 )
+SOUP_COLUMNS = tuple(SOUPS_TABLE.names)
 
 
 # Tülu 3's numbers, for the calibration's planted effects (papers.md, "Tülu 3")
@@ -201,10 +205,13 @@ def variance_job(
     soups_out: str,
     md_out: str,
 ) -> None:
-    runs = pd.read_parquet(runs_path)
+    runs = read_frame(runs_path, CONTRACT.summary_schema())
     table = variance_table(runs, n_boot=n_boot, level=level)
     write_parquet(pa.Table.from_pandas(table, preserve_index=False), variance_out)
     write_parquet(
-        pa.Table.from_pandas(soup_table(runs, soup_paths), preserve_index=False), soups_out
+        pa.Table.from_pandas(
+            soup_table(runs, soup_paths), schema=SOUPS_TABLE, preserve_index=False
+        ),
+        soups_out,
     )
     write_text(variance_markdown(table), md_out)

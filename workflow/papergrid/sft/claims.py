@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from papergrid.claims import ClaimSpec, Effects, Rule
+from papergrid.contract import read_frame
 from papergrid.contrasts import Paired, paired_claim
-from papergrid.sft.analysis import EXPERIMENT, main_matrix, skills_of
+from papergrid.sft.analysis import EXPERIMENT, SOUPS_TABLE, main_matrix, skills_of
+from papergrid.sft.grid import CONTRACT
 from papergrid.simulate import pooled_sd
 from papergrid.stats import Evidence, no_evidence, rms_effect, sd_interval, t_mean
 
@@ -243,4 +245,7 @@ def _on(key: str):
 
 
 def claim_data(inputs: dict[str, str]) -> dict[str, pd.DataFrame]:
-    return {"runs": pd.read_parquet(inputs["runs"]), "soups": pd.read_parquet(inputs["soups"])}
+    return {
+        "runs": read_frame(inputs["runs"], CONTRACT.summary_schema()),
+        "soups": read_frame(inputs["soups"], SOUPS_TABLE),
+    }

@@ -7,9 +7,10 @@ import pandas as pd
 import seaborn as sns
 
 from papergrid import plotting
+from papergrid.contract import read_frame
 from papergrid.io import save_figure
-from papergrid.sft.analysis import ok_runs, skills_of
-from papergrid.sft.grid import NONE
+from papergrid.sft.analysis import SOUPS_TABLE, ok_runs, skills_of
+from papergrid.sft.grid import CONTRACT, NONE
 
 
 def _long(runs: pd.DataFrame) -> pd.DataFrame:
@@ -111,7 +112,8 @@ def soups_figure(soups: pd.DataFrame):
 def figures_job(
     runs_path: str, soups_path: str, reference_template: str, outputs: dict[str, str]
 ) -> None:
-    runs, soups = pd.read_parquet(runs_path), pd.read_parquet(soups_path)
+    runs = read_frame(runs_path, CONTRACT.summary_schema())
+    soups = read_frame(soups_path, SOUPS_TABLE)
     save_figure(templates_figure(runs), outputs["templates"])
     save_figure(ablation_figure(runs, reference_template), outputs["ablation"])
     save_figure(soups_figure(soups), outputs["soups"])

@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from papergrid.contract import read_frame
 from papergrid.fit import POWER_LAW, FitResult, fit_form
 from papergrid.io import write_parquet, write_text
 from papergrid.tables import FIT_COLUMNS, markdown_table
 from papergrid.weights.model import LAYERS
+from papergrid.weights.schema import CONTRACT
 
 EXPERIMENT = "weights"
 
@@ -65,7 +67,7 @@ def fit_table(runs: pd.DataFrame, *, n_boot: int, level: float, n_jobs: int = 1)
 def fit_job(
     runs_path: str, n_boot: int, level: float, threads: int, parquet_out: str, md_out: str
 ) -> None:
-    runs = pd.read_parquet(runs_path)
+    runs = read_frame(runs_path, CONTRACT.summary_schema())
     table = fit_table(runs, n_boot=n_boot, level=level, n_jobs=threads)
     write_parquet(pa.Table.from_pandas(table, preserve_index=False), parquet_out)
     write_text(fit_markdown(table), md_out)

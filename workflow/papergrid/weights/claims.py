@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 
 from papergrid.claims import ClaimSpec, Effects, Rule
+from papergrid.contract import read_frame
 from papergrid.simulate import group_slopes, line_fit, matched
 from papergrid.stats import Evidence, t_mean, t_paired
 from papergrid.weights.analysis import EXPERIMENT
 from papergrid.weights.model import STAMPED_LAYER
+from papergrid.weights.schema import CONTRACT
 
 PAPER_EXPONENT = -0.5
 """Deviation ~ width^-1/2: lazy training (Jacot et al. 2018; Chizat et al. 2019) for SGD
@@ -184,4 +186,4 @@ def claim_specs(
 
 def claim_data(inputs: dict[str, str]) -> pd.DataFrame:
     """What the claims read: the runs table."""
-    return pd.read_parquet(inputs["runs"])
+    return read_frame(inputs["runs"], CONTRACT.summary_schema())

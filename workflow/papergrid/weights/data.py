@@ -11,6 +11,7 @@ import gzip
 import logging
 import os
 import struct
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,16 +59,23 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"IDX file not found: {path}")
-    with _open(path) as fh:
-        header = fh.read(4)
-        if len(header) < 4 or header[0] != 0 or header[1] != 0:
-            raise IdxFormatError(f"{path}: not an IDX file (bad magic number {header!r})")
-        code, ndim = header[2], header[3]
-        if code not in _IDX_DTYPES:
-            raise IdxFormatError(f"{path}: unknown IDX data type 0x{code:02x}")
-        shape = struct.unpack(f">{ndim}I", fh.read(4 * ndim))
-        dtype = np.dtype(_IDX_DTYPES[code])
-        data = fh.read()
+    try:
+        with _open(path) as fh:
+            header = fh.read(4)
+            if len(header) < 4 or header[0] != 0 or header[1] != 0:
+                raise IdxFormatError(f"{path}: not an IDX file (bad magic number {header!r})")
+            code, ndim = header[2], header[3]
+            if code not in _IDX_DTYPES:
+                raise IdxFormatError(f"{path}: unknown IDX data type 0x{code:02x}")
+            dims = fh.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise IdxFormatError(f"{path}: file ends inside the header")
+            shape = struct.unpack(f">{ndim}I", dims)
+            dtype = np.dtype(_IDX_DTYPES[code])
+            data = fh.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        # gzip's own message ("Compressed file ended ...") names no file
+        raise IdxFormatError(f"{path}: damaged or truncated gzip file ({exc})") from None
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
         raise IdxFormatError(f"{path}: header says {expected} bytes of data, file has {len(data)}")

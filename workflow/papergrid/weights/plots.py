@@ -10,8 +10,10 @@ import pandas as pd
 import seaborn as sns
 
 from papergrid import plotting
+from papergrid.contract import read_frame
 from papergrid.fit import POWER_LAW
 from papergrid.io import save_figure
+from papergrid.weights.schema import CONTRACT
 
 
 def stamp_figure(matrices: Mapping[tuple[str, int], Mapping[str, np.ndarray]]):
@@ -140,6 +142,6 @@ def figures_job(
         with np.load(path) as z:
             loaded[key] = {"w_init": z["w_init"], "w_final": z["w_final"]}
     save_figure(stamp_figure(loaded), stamps_out)
-    runs, fits = pd.read_parquet(runs_path), pd.read_parquet(fits_path)
+    runs, fits = read_frame(runs_path, CONTRACT.summary_schema()), pd.read_parquet(fits_path)
     save_figure(scaling_figure(runs, fits, auc_threshold), scaling_out)
-    save_figure(curves_figure(pd.read_parquet(curves_path)), curves_out)
+    save_figure(curves_figure(read_frame(curves_path, CONTRACT.curve_schema())), curves_out)

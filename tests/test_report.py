@@ -1,0 +1,129 @@
+import math
+from html.parser import HTMLParser
+
+import pandas as pd
+
+from papergrid.report import claims_html, claims_section, write_claims_page
+
+
+def claims_frame() -> pd.DataFrame:
+    row = dict(
+        experiment="demo",
+        statistic="slope",
+        threshold=0.0,
+        threshold_high=math.nan,
+        sesoi=0.0,
+        unit="seeds",
+        method="t",
+        p_support=0.01,
+        p_against=0.9,
+        family="demo",
+        family_size=2,
+        detail="",
+    )
+    return pd.DataFrame(
+        [
+            row
+            | dict(
+                claim_id="a",
+                statement="wider is <better> & faster",
+                estimate=-0.5,
+                ci_low=-0.7,
+                ci_high=-0.3,
+                side="below",
+                n=5,
+                verdict="supported",
+                verdict_holm="supported",
+            ),
+            row
+            | dict(
+                claim_id="b",
+                statement="depth saturates",
+                estimate=0.1,
+                ci_low=-0.2,
+                ci_high=0.4,
+                side="above",
+                n=3,
+                verdict="inconclusive",
+                verdict_holm="inconclusive",
+                detail="only 3 seeds",
+            ),
+        ]
+    )
+
+
+def calibration_frame() -> pd.DataFrame:
+    return pd.DataFrame({"claim_id": ["a", "b"], "power": [0.9, 0.12], "stability": [0.95, 0.5]})
+
+
+class Cells(HTMLParser):
+    """The text of every table cell, row by row."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def test_the_html_page_holds_every_claim_with_its_power_and_reading():
+    parser = Cells()
+    parser.feed(claims_html("Demo <title>", claims_frame(), calibration_frame()))
+    header, *rows = parser.rows
+    assert header == [
+        "claim",
+        "estimate [95% CI]",
+        "rule",
+        "n",
+        "verdict",
+        "Holm",
+        "power",
+        "reading",
+    ]
+    assert rows[0][:6] == [
+        "wider is <better> & faster",  # escaped in the page, text again once parsed
+        "-0.5 [-0.7, -0.3]",
+        "below 0",
+        "5 seeds",
+        "supported",
+        "supported",
+    ]
+    assert rows[0][6:] == ["0.9", "stable"]
+    assert rows[1][4] == "inconclusive"
+    assert rows[1][7] == "this grid cannot answer (power 0.12 at the paper's effect)"
+
+
+def test_the_page_and_the_markdown_section_agree():
+    claims, cal = claims_frame(), calibration_frame()
+    page = claims_html("Demo", claims, cal)
+    section = claims_section(claims, cal)
+    assert "&lt;better&gt; &amp; faster" in page and "<better>" not in page
+    assert "only 3 seeds" in page and "`b`: only 3 seeds" in section
+    assert "| wider is <better> & faster | -0.5 [-0.7, -0.3] | below 0 | 5 seeds |" in section
+    assert "**supported**" in section and "power 0.12" in section
+
+
+def test_a_claim_without_calibration_reads_not_calibrated(tmp_path):
+    claims = claims_frame()
+    claims.to_parquet(tmp_path / "claims.parquet")
+    calibration_frame().iloc[:1].to_parquet(tmp_path / "calibration.parquet")
+    write_claims_page(
+        "Demo", tmp_path / "claims.parquet", tmp_path / "calibration.parquet", tmp_path / "p.html"
+    )
+    parser = Cells()
+    parser.feed((tmp_path / "p.html").read_text())
+    assert parser.rows[2][6:] == ["n/a", "not calibrated"]
