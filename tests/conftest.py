@@ -83,12 +83,20 @@ def fresh_copy(tmp_path, smoke_run) -> Workflow:
     return Workflow(dest)
 
 
+OPT_IN = {
+    "slurm": "starts a SLURM cluster: run with pytest -m slurm",
+    "readme": "installs the package into a new venv: run with pytest -m readme",
+}
+
+
 def pytest_collection_modifyitems(config, items):
-    """SLURM tests start a cluster: they run only when asked for (`pytest -m slurm`), even
+    """SLURM and README-install tests run only when asked for (`pytest -m slurm`), even
     when another -m expression (say "not workflow") replaces the default one."""
-    if "slurm" in (config.getoption("markexpr") or "").replace("not slurm", ""):
-        return
-    skip = pytest.mark.skip(reason="starts a SLURM cluster: run with pytest -m slurm")
-    for item in items:
-        if "slurm" in item.keywords:
-            item.add_marker(skip)
+    expr = config.getoption("markexpr") or ""
+    for marker, reason in OPT_IN.items():
+        if marker in expr.replace(f"not {marker}", ""):
+            continue
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)

@@ -462,6 +462,38 @@ def test_html_report_embeds_the_figures_and_every_claims_page(fresh_copy):
     assert sorted(verdicts) == sorted(expected)
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def rendered_text(browser: str, path: Path) -> str:
+    """The visible text of ``path`` after a headless browser has run its scripts."""
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"]
+        + ["--dump-dom", path.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", proc.stdout, flags=re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", dom).split())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (Debian: apt-get install chromium)")
+def test_the_html_report_renders_in_a_headless_browser(fresh_copy, tmp_path):
+    fresh_copy.snakemake("--report", "results/report.html")
+    text = rendered_text(CHROMIUM, fresh_copy.path / "results/report.html")
+    # scripts are stripped: the menu exists only if the report's app ran
+    menu = text[text.index("Results") : text.index("papergrid tests claims")]
+    assert menu.split() == ["Results", "depth", "lpo", "post", "precision", "sft", "weights"]
+    page = tmp_path / "claims.html"
+    page.write_bytes((fresh_copy.path / "results/lpo/claims.html").read_bytes())
+    claims = pd.read_parquet(fresh_copy.path / "results/lpo/claims.parquet")
+    shown = rendered_text(CHROMIUM, page)
+    for statement, verdict in zip(claims["statement"], claims["verdict"], strict=True):
+        assert statement in shown and verdict in shown
+
+
 def test_lint_and_format_are_clean():
     lint = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True
