@@ -112,11 +112,10 @@ def train_request(runs, seq_len, threads, attempt, model=None):
 
 
 onstart:
-    from papergrid.runtime import check_device_here
+    if config["device"] == "cuda":  # runtime imports torch: only when it has to
+        from papergrid.runtime import check_device_here
 
-    check_device_here(
-        config["device"], getattr(workflow.executor_plugin, "name", None)
-    )
+        check_device_here("cuda", getattr(workflow.executor_plugin, "name", None))
 
 
 LM_RUN_FILES = (
