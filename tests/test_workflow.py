@@ -19,6 +19,7 @@ from papergrid.contract import read_checked
 from papergrid.weights.schema import CONTRACT
 
 from .conftest import ROOT, copy_workflow, parse_dry_run
+from .lpo.test_claims import CLAIMS as LPO_CLAIMS
 from .test_report import Cells
 
 pytestmark = pytest.mark.workflow
@@ -233,15 +234,7 @@ def test_lpo_trains_every_head_and_computes_every_claim(smoke_run):
     base = pd.read_parquet(res / "base/summary.parquet")
     assert {"reward_exact_greedy", "reward_novel_t1", "valid_novel_t1"} <= set(base.columns)
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
-    assert set(claims["claim_id"]) == {
-        "seq_tau_lower_for_exact",
-        "seq_beats_every_fixed",
-        "seq_ties_selector",
-        "tok_beats_every_fixed",
-        "tok_ties_selector",
-        "tok_lowers_tau_at_constraint",
-        "nll_drifts_high",
-    }
+    assert set(claims["claim_id"]) == LPO_CLAIMS
     assert "| run |" in (res / "winrates.md").read_text()
     for fig in ("temperatures", "rewards", "positions"):
         assert (res / f"figures/{fig}.png").stat().st_size > 10_000

@@ -24,6 +24,14 @@ from papergrid.provenance import run_hash
 log = logging.getLogger(__name__)
 
 
+def load_model(path: str, device) -> GPT:
+    """The model a training job saved at ``path`` (the format written below), on ``device``."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = GPT(GPTConfig(**state["config"]))
+    model.load_state_dict(state["model"])
+    return model.to(device)
+
+
 def packed_run_paths(outputs: Mapping[str, Sequence[str]], i: int) -> dict[str, Any]:
     """:func:`train_lm_run`'s path arguments for run ``i`` of a job that trains several:
     ``outputs`` maps curve/summary/model/vocab to one path per run. No resume checkpoint:

@@ -18,7 +18,7 @@ from papergrid import runtime
 from papergrid.contract import rows_to_table
 from papergrid.io import atomic_path, write_parquet
 from papergrid.lm.batches import PairBatches
-from papergrid.lm.jobs import train_lm_run
+from papergrid.lm.jobs import load_model, train_lm_run
 from papergrid.lm.model import GPT
 from papergrid.lm.sampling import Samples, generator_for, sample
 from papergrid.lm.sources import Prepared, batched_loss
@@ -32,7 +32,6 @@ from papergrid.lpo.head import (
     response_features,
 )
 from papergrid.lpo.tasks import FAMILIES, Prompt, Suite
-from papergrid.post.jobs import load_model
 from papergrid.provenance import run_hash
 
 log = logging.getLogger(__name__)
@@ -290,6 +289,18 @@ def preference_pairs(
     return pairs, ties
 
 
+def frozen_setup(
+    block: Mapping[str, Any], seed: int, model_path: str, vocab: str, device: str, threads: int
+) -> tuple[torch.device, GPT, Codec, Suite]:
+    """What every per-seed job starts from: seeded process, the frozen model in eval mode,
+    its codec and the task suite."""
+    runtime.configure(threads, seed)
+    dev = runtime.resolve_device(device)
+    model = load_model(model_path, dev)
+    model.eval()
+    return dev, model, Codec(Tokenizer.load(vocab)), Suite(block["tasks"])
+
+
 def data_job(
     block: Mapping[str, Any],
     seed: int,
@@ -302,12 +313,7 @@ def data_job(
 ) -> None:
     """Preference data and features for every head variant, and every fixed temperature
     evaluated on the validation and test prompts (the rows of method ``fixed``)."""
-    runtime.configure(threads, seed)
-    dev = runtime.resolve_device(device)
-    model = load_model(model_path, dev)
-    model.eval()
-    codec = Codec(Tokenizer.load(vocab))
-    suite = Suite(block["tasks"])
+    dev, model, codec, suite = frozen_setup(block, seed, model_path, vocab, device, threads)
     temps = list(block["temperatures"])
     data = block["data"]
     n = data["n_samples"]
@@ -557,12 +563,7 @@ def heads_job(
     import pyarrow.parquet as pq
 
     seed = runs[0]["seed"]
-    runtime.configure(threads, seed)
-    dev = runtime.resolve_device(device)
-    model = load_model(model_path, dev)
-    model.eval()
-    codec = Codec(Tokenizer.load(vocab))
-    suite = Suite(block["tasks"])
+    dev, model, codec, suite = frozen_setup(block, seed, model_path, vocab, device, threads)
     stored = torch.load(pairs_path, map_location="cpu", weights_only=False)
     temps = stored["temperatures"]
     test = seed_prompts(suite, block, seed)["test"]

@@ -22,7 +22,8 @@ from papergrid.contract import write_run
 from papergrid.io import atomic_path
 from papergrid.lm.data import tasks
 from papergrid.lm.data.templates import get_template
-from papergrid.lm.model import GPT, GPTConfig
+from papergrid.lm.jobs import load_model
+from papergrid.lm.model import GPT
 from papergrid.lm.preference import PairLogps, pair_logps, preference_loss, uses_reference
 from papergrid.lm.rl import (
     PolicyWithValue,
@@ -45,13 +46,6 @@ from papergrid.sft.data import eval_examples
 
 log = logging.getLogger(__name__)
 CURVE_EVAL_PER_SKILL = 40  # evaluation prompts per skill during training (curves)
-
-
-def load_model(path: str, device) -> GPT:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model = GPT(GPTConfig(**state["config"]))
-    model.load_state_dict(state["model"])
-    return model.to(device)
 
 
 def frozen(model: GPT) -> GPT:
