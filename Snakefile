@@ -19,6 +19,7 @@ include: "workflow/rules/depth.smk"
 include: "workflow/rules/sft.smk"
 include: "workflow/rules/post.smk"
 include: "workflow/rules/lpo.smk"
+include: "workflow/rules/tokenformer.smk"
 include: "workflow/rules/verdicts.smk"
 include: "workflow/rules/report.smk"
 

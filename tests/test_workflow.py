@@ -21,6 +21,7 @@ from papergrid.weights.schema import CONTRACT
 from .conftest import ROOT, copy_workflow, parse_dry_run
 from .lpo.test_claims import CLAIMS as LPO_CLAIMS
 from .test_report import Cells
+from .tokenformer.test_claims import CLAIMS as TOKENFORMER_CLAIMS
 
 pytestmark = pytest.mark.workflow
 
@@ -241,6 +242,54 @@ def test_lpo_trains_every_head_and_computes_every_claim(smoke_run):
     assert "Adaptive decoding" in (smoke_run.path / "results/REPORT.md").read_text()
 
 
+def test_tokenformer_grows_every_arm_and_computes_every_claim(smoke_run):
+    from papergrid.tokenformer.analysis import RUNS_SCHEMA
+    from papergrid.tokenformer.grid import CONTRACT as TF_CONTRACT
+
+    res = smoke_run.path / "results/tokenformer"
+    runs = read_checked(res / "runs.parquet", RUNS_SCHEMA).to_pandas()
+    # per seed: 3 parameter-attention arms + 2 scratch; plain growth + 2 scratch
+    assert len(runs) == 2 * (5 + 3) and runs["run_id"].is_unique
+    assert set(runs["status"]) == {"ok"}
+    assert set(runs["arm"]) == {"zero_fixed", "zero_rescaled", "random", "plain_zero", "scratch"}
+    grown = runs[runs["arm"] != "scratch"]
+    assert grown["gap_at_share"].notna().all() and grown["log10_jump"].notna().all()
+    assert (runs.loc[runs["arm"] == "zero_fixed", "abs_jump"] < 1e-6).all()
+    curves = read_checked(res / "curves.parquet", TF_CONTRACT.curve_schema()).to_pandas()
+    assert set(curves["stage"]) == {0, 1, 2}
+    claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
+    assert set(claims["claim_id"]) == TOKENFORMER_CLAIMS
+    assert "| arm | layer |" in (res / "compute.md").read_text()
+    for fig in ("loss_compute", "jumps"):
+        assert (res / f"figures/{fig}.png").stat().st_size > 10_000
+    assert "TokenFormer" in (smoke_run.path / "results/REPORT.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda b: b["model"].update(norm="relu"),
+            "tokenformer.model.norm: unknown 'relu'; allowed",
+        ),
+        (
+            lambda b: b["growth"].update(factors=[0, 4]),
+            "tokenformer.growth.factors: 0 is not a whole number above 1",
+        ),
+        (
+            lambda b: b["growth"].update(at_steps=[6, 30]),
+            "tokenformer.growth.at_steps: [30] outside the run's steps",
+        ),
+    ],
+)
+def test_bad_tokenformer_config_stops_before_any_job(tmp_path, change, message):
+    wf = copy_workflow(tmp_path)
+    set_smoke(wf, lambda c: change(c["tokenformer"]))
+    proc = wf.snakemake("-n", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr + proc.stdout
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -331,6 +380,7 @@ def test_editing_the_claims_core_reruns_every_experiments_claims(fresh_copy):
         "sft",
         "post",
         "lpo",
+        "tokenformer",
     }
 
 
@@ -348,6 +398,15 @@ def test_editing_lm_code_retrains_only_lm_runs(fresh_copy):
     assert len(jobs["lm_demo_train"]) == 3
     assert len(jobs["precision_train"]) == 4  # the LM core is shared: every LM grid retrains
     assert not any(rule.startswith("weights") for rule in jobs)
+
+
+def test_editing_growth_code_retrains_only_tokenformer(fresh_copy):
+    edit(fresh_copy.path / "workflow/papergrid/lm/growth.py")
+    jobs = fresh_copy.planned()
+    assert len(jobs["tokenformer_train"]) == 2 * 2  # architecture x seed
+    assert not any(
+        r.endswith(("_train", "_base", "_main")) and "tokenformer" not in r for r in jobs
+    )
 
 
 def set_smoke(wf, mutate) -> None:
@@ -448,10 +507,10 @@ def test_html_report_embeds_the_figures_and_every_claims_page(fresh_copy):
         cells.feed(base64.b64decode(page).decode())
         verdicts += [row[4] for row in cells.rows[1:]]
     expected = []
-    for experiment in ("weights", "precision", "depth", "sft", "post", "lpo"):
+    for experiment in ("weights", "precision", "depth", "sft", "post", "lpo", "tokenformer"):
         claims = pd.read_parquet(fresh_copy.path / f"results/{experiment}/claims.parquet")
         expected += list(claims["verdict"])
-    assert len(pages) == 6
+    assert len(pages) == 7
     assert sorted(verdicts) == sorted(expected)
 
 
@@ -478,7 +537,16 @@ def test_the_html_report_renders_in_a_headless_browser(fresh_copy, tmp_path):
     text = rendered_text(CHROMIUM, fresh_copy.path / "results/report.html")
     # scripts are stripped: the menu exists only if the report's app ran
     menu = text[text.index("Results") : text.index("papergrid tests claims")]
-    assert menu.split() == ["Results", "depth", "lpo", "post", "precision", "sft", "weights"]
+    assert menu.split() == [
+        "Results",
+        "depth",
+        "lpo",
+        "post",
+        "precision",
+        "sft",
+        "tokenformer",
+        "weights",
+    ]
     page = tmp_path / "claims.html"
     page.write_bytes((fresh_copy.path / "results/lpo/claims.html").read_bytes())
     claims = pd.read_parquet(fresh_copy.path / "results/lpo/claims.parquet")
@@ -516,3 +584,4 @@ def test_paper_scale_config_plans_cleanly(tmp_path):
     # 7 (loss, beta) cells + 4 pair arms + 2 length losses; PPO and RLOO + 4 RLVR betas + weak
     assert int(counts["post_dpo"]) == 7 + 4 + 2 and int(counts["post_rl"]) == 2 + 4 + 1
     assert int(counts["lpo_data"]) == 10 and int(counts["lpo_heads"]) == 10  # one per seed
+    assert int(counts["tokenformer_train"]) == 2 * 3  # architecture x seed

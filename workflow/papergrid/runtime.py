@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import zlib
 
 import numpy as np
 import torch
@@ -16,6 +17,13 @@ def configure(threads: int, seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def stream_seed(seed: int, purpose: str, k: int = 0) -> int:
+    """The seed of one random stream of a job: prompts, samples, new weights at a growth.
+    Derived, not added up, so that no two purposes or seeds ever share a stream."""
+    key = zlib.crc32(purpose.encode())
+    return int(np.random.default_rng([int(seed), key, int(k)]).integers(2**62))
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,8 +1,12 @@
 """A decoder-only transformer in the nanoGPT style, with the hooks later experiments need.
 
 - Every linear layer is built by ``linear_factory(d_in, d_out, role)``, so the precision
-  experiment can pass fake-quantised linears and TokenFormer parameter-attention layers
-  without touching this file. ``role`` is one of ``LINEAR_ROLES``.
+  experiment can pass fake-quantised linears without touching this file. ``role`` is one
+  of ``LINEAR_ROLES``.
+- ``cfg.layer == "pattention"`` builds TokenFormer's variant from the config alone (so a
+  saved model reloads as what it was): separate Q, K, V and output parameter attentions
+  of ``cfg.attn_tokens`` tokens each, and a feed-forward block that is one parameter
+  attention of ``cfg.d_ff`` tokens (:mod:`papergrid.lm.pattention`).
 - ``kv_transform`` is applied to attention keys and values (KV-cache quantisation).
 - ``forward(..., return_hidden=True)`` exposes the last hidden state (temperature heads).
 - ``token_logprobs`` gives per-token log-probabilities of given tokens (DPO, RLVR).
@@ -23,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from papergrid.lm.config import GPTConfig
+from papergrid.lm.pattention import Pattention, SplitProjection
 
 __all__ = ["GPT", "GPTConfig", "LINEAR_ROLES", "default_linear"]
 
@@ -32,6 +37,28 @@ LinearFactory = Callable[[int, int, str], nn.Module]
 
 def default_linear(d_in: int, d_out: int, role: str) -> nn.Module:
     return nn.Linear(d_in, d_out, bias=False)
+
+
+def pattention_factory(cfg: GPTConfig) -> LinearFactory:
+    """TokenFormer's projections: Q, K and V as three parameter attentions."""
+
+    def build(d_in: int, d_out: int, role: str) -> nn.Module:
+        def one(width: int) -> Pattention:
+            return Pattention(d_in, width, cfg.attn_tokens, cfg.norm)
+
+        if role == "attn_qkv":
+            return SplitProjection({p: one(d_out // 3) for p in ("q", "k", "v")})
+        if role == "attn_out":
+            return one(d_out)
+        raise ValueError(f"pattention builds no {role!r} layer")
+
+    return build
+
+
+def feed_forward(cfg: GPTConfig, linear: LinearFactory) -> nn.Module:
+    if cfg.layer == "pattention":
+        return Pattention(cfg.d_model, cfg.d_model, cfg.d_ff, cfg.norm)
+    return MLP(cfg, linear)
 
 
 class CausalSelfAttention(nn.Module):
@@ -89,7 +116,7 @@ class Block(nn.Module):
         self.ln_1 = nn.LayerNorm(cfg.d_model)
         self.attn = CausalSelfAttention(cfg, linear, kv_transform)
         self.ln_2 = nn.LayerNorm(cfg.d_model)
-        self.mlp = MLP(cfg, linear)
+        self.mlp = feed_forward(cfg, linear)
 
     def forward(
         self, x: torch.Tensor, cache: dict | None = None, mask: torch.Tensor | None = None
@@ -122,6 +149,10 @@ class GPT(nn.Module):
         kv_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
         super().__init__()
+        if cfg.layer == "pattention":
+            if linear_factory is not default_linear:
+                raise ValueError("a linear_factory applies to layer 'linear' only")
+            linear_factory = pattention_factory(cfg)
         self.cfg = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.wpe = nn.Embedding(cfg.block_size, cfg.d_model)
@@ -132,7 +163,7 @@ class GPT(nn.Module):
         self.apply(self._init_weights)
         # GPT-2: residual projections scaled by 1/sqrt(2 * n_layer)
         for name, p in self.named_parameters():
-            if name.endswith(("attn.out.weight", "mlp.proj.weight")):
+            if name.endswith(("attn.out.weight", "mlp.proj.weight", "attn.out.value", "mlp.value")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
     @staticmethod

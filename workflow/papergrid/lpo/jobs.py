@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,18 +32,12 @@ from papergrid.lpo.head import (
 )
 from papergrid.lpo.tasks import FAMILIES, Prompt, Suite
 from papergrid.provenance import run_hash
+from papergrid.runtime import stream_seed as stream
 
 log = logging.getLogger(__name__)
 MAX_NEW = 24  # response budget: the longest reference is about half of it
 MIN_PAIRS = 4  # a head needs some pairs to train on and one held out
 BASE_HELD_STREAM = 2  # the frozen model's own held-out prompts (its val_loss)
-
-
-def stream(seed: int, purpose: str, k: int = 0) -> int:
-    """The seed of one random stream of a seed's jobs: prompts, samples, temperatures.
-    Derived, not added up, so that no two purposes or seeds ever share a stream."""
-    key = zlib.crc32(purpose.encode())
-    return int(np.random.default_rng([int(seed), key, int(k)]).integers(2**62))
 
 
 @dataclass

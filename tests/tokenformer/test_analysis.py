@@ -1,0 +1,99 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from papergrid.tokenformer.analysis import (
+    compute_markdown,
+    compute_table,
+    derive,
+    flops_to_reach,
+    loss_at,
+)
+
+
+def curve(run_id, flops, losses, stages=None):
+    stages = stages or [0] * len(flops)
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "step": np.arange(len(flops)),
+            "flops": np.asarray(flops, float),
+            "val_loss": np.asarray(losses, float),
+            "stage": stages,
+        }
+    )
+
+
+GROWN = curve("g", [0, 1, 2, 2, 4, 6], [5, 4, 3, 3.5, 2.5, 2.0], [0, 0, 0, 1, 1, 1])
+GROWN["step"] = [0, 1, 2, 2, 3, 4]
+
+
+def test_loss_at_interpolates_after_the_growth():
+    assert loss_at(GROWN, 0.5) == pytest.approx(4.5)
+    assert loss_at(GROWN, 2.0) == pytest.approx(3.5)  # the grown model at the growth
+    assert loss_at(GROWN, 3.0) == pytest.approx(3.0)
+    assert math.isnan(loss_at(GROWN, 7.0))
+
+
+def test_flops_to_reach_is_the_first_crossing():
+    assert flops_to_reach(GROWN, 3.0) == pytest.approx(2.0)
+    assert flops_to_reach(GROWN, 2.25) == pytest.approx(5.0)
+    assert flops_to_reach(GROWN, 5.0) == 0.0
+    assert math.isnan(flops_to_reach(GROWN, 1.0))
+
+
+def runs_and_curves():
+    rows, curves = [], []
+    for seed in (0, 1, 2):
+        for arm, layer, steps, losses in (
+            ("random", "pattention", 30, [5.0, 3.0, 2.0, 1.9]),
+            ("scratch", "pattention", 30, [5.0, 2.5, 2.0, 1.8]),
+            ("scratch", "pattention", 10, [5.0, 3.0, 2.6, 2.4]),
+        ):
+            rid = f"{arm}-{steps}-{seed}"
+            flops = [0, 4, 8, 12] if arm != "scratch" or steps == 10 else [0, 10, 20, 30]
+            losses = [x + 0.01 * seed for x in losses]
+            rows.append(
+                {
+                    "run_id": rid,
+                    "arm": arm,
+                    "layer": layer,
+                    "steps": steps,
+                    "seed": seed,
+                    "status": "ok",
+                    "val_loss": losses[-1],
+                    "flops": float(flops[-1]),
+                    "abs_jump": 0.01 if arm != "scratch" else np.nan,
+                }
+            )
+            curves.append(curve(rid, flops, losses))
+    return pd.DataFrame(rows), pd.concat(curves)
+
+
+def test_derive_measures_each_run_against_its_seed_target():
+    runs, curves = runs_and_curves()
+    d = derive(runs, curves, share=1 / 3, target_steps=30).set_index("run_id")
+    r = d.loc["random-30-1"]
+    assert r["target_loss"] == pytest.approx(1.81)
+    assert r["target_flops"] == 30
+    assert r["loss_at_share"] == pytest.approx(2.01 - 0.5 * 0.1)  # flops 10 of 12
+    assert r["gap_at_share"] == pytest.approx(r["loss_at_share"] - 1.81)
+    assert math.isnan(r["compute_ratio"])  # never reaches 1.81
+    assert r["log10_jump"] == pytest.approx(-2.0)
+    assert math.isnan(d.loc["scratch-30-0", "log10_jump"])
+    t = d.loc["scratch-30-0"]
+    assert t["compute_ratio"] == pytest.approx(1.0)
+
+
+def test_compute_table_reports_each_arm_with_intervals():
+    runs, curves = runs_and_curves()
+    d = derive(runs, curves, share=1 / 3, target_steps=30)
+    table = compute_table(d, 0.95)
+    assert list(table["arm"]) == ["random", "scratch", "scratch"]
+    row = table.iloc[0]
+    assert row["reached"] == 0 and math.isnan(row["compute_ratio"])
+    assert row["val_loss_low"] < row["val_loss"] < row["val_loss_high"]
+    md = compute_markdown(table, 1 / 3, 0.95)
+    assert "| random | pattention | 30 | 3 |" in md and "0/3" in md

@@ -1,0 +1,127 @@
+import copy
+
+import pytest
+
+from papergrid.config import ConfigError
+from papergrid.tokenformer.grid import (
+    ARMS,
+    check_block,
+    families,
+    family_runs,
+    linear_d_ff,
+    non_embedding_params,
+    run_id,
+    shape,
+    stages,
+)
+
+BLOCK = {
+    "model": {
+        "n_layer": 2,
+        "d_model": 16,
+        "n_head": 2,
+        "d_ff": 32,
+        "attn_tokens": 8,
+        "norm": "l2_gelu",
+    },
+    "growth": {"at_steps": [10, 20], "factors": [2, 4]},
+    "scratch": {"steps": [10, 30]},
+    "train": {
+        "steps": 30,
+        "batch_size": 4,
+        "lr": 0.01,
+        "warmup_steps": 2,
+        "eval_every": 5,
+        "dtype": "fp32",
+    },
+    "markov": {
+        "vocab": 16,
+        "order": 1,
+        "branching": 2,
+        "zipf_s": 1.0,
+        "smoothing": 0.01,
+        "table_seed": 0,
+        "seq_len": 8,
+        "n_val": 4,
+    },
+    "grid": {"arm": list(ARMS), "seed": [0, 1]},
+    "analysis": {"level": 0.95, "share": 0.3333, "sesoi_loss": 0.02, "jump_tolerance": 1e-4},
+}
+
+
+def changed(path, value):
+    block = copy.deepcopy(BLOCK)
+    *head, last = path.split(".")
+    node = block
+    for k in head:
+        node = node[k]
+    node[last] = value
+    return block
+
+
+def test_the_default_block_passes_and_plans_two_families():
+    check_block(BLOCK)
+    assert families(BLOCK) == ["pattention", "linear"]
+    assert stages(BLOCK) == [(0, 10, 1), (10, 10, 2), (20, 10, 4)]
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4])
+def test_both_architectures_have_equal_n_at_every_stage(factor):
+    assert non_embedding_params(BLOCK["model"], "pattention", factor) == non_embedding_params(
+        BLOCK["model"], "linear", factor
+    )
+    assert shape(BLOCK["model"], "pattention", factor)["attn_tokens"] == 8 * factor
+
+
+def test_linear_width_absorbs_extra_attention_tokens():
+    model = {**BLOCK["model"], "attn_tokens": 16}  # attention twice the standard's
+    assert linear_d_ff(model) == 4 * 16 + 32 - 2 * 16
+    assert non_embedding_params(model, "pattention") == non_embedding_params(model, "linear")
+
+
+@pytest.mark.parametrize(
+    "path,value,message",
+    [
+        ("model.norm", "relu", "tokenformer.model.norm: unknown 'relu'; allowed"),
+        ("growth.factors", [0, 4], "tokenformer.growth.factors: 0 is not a whole number above 1"),
+        ("growth.factors", [4, 2], "tokenformer.growth.factors: [4, 2] must be strictly"),
+        ("growth.at_steps", [10, 40], "tokenformer.growth.at_steps: [40] outside the run's steps"),
+        ("growth.at_steps", [10], "at_steps [10] and factors [2, 4] differ in length"),
+        ("scratch.steps", [10], "tokenformer.scratch.steps: [10] lacks 30"),
+        ("train.warmup_steps", 12, "tokenformer.train.warmup_steps: 12 exceeds the shortest"),
+        ("grid.arm", ["zero_fixed", "net2net"], "tokenformer.grid.arm: unknown arm 'net2net'"),
+        ("model.n_head", 3, "tokenformer.model.n_head: 3 does not divide d_model 16"),
+        ("model.attn_tokens", 1, "4 attn_tokens + d_ff must exceed 2 d_model"),
+    ],
+)
+def test_bad_blocks_name_the_key(path, value, message):
+    block = changed(path, value)
+    if path == "model.attn_tokens":
+        block["model"]["d_ff"] = 4
+    with pytest.raises(ConfigError) as err:
+        check_block(block)
+    assert message in str(err.value)
+
+
+def test_family_runs_are_every_growth_arm_and_scratch_run_of_a_layer():
+    runs = family_runs(BLOCK, "pattention", 1)
+    assert [(r["arm"], r["steps"]) for r in runs] == [
+        ("zero_fixed", 30),
+        ("zero_rescaled", 30),
+        ("random", 30),
+        ("scratch", 10),
+        ("scratch", 30),
+    ]
+    linear = family_runs(BLOCK, "linear", 1)
+    assert [r["arm"] for r in linear] == ["plain_zero", "scratch", "scratch"]
+    ids = {
+        run_id(r)
+        for layer in ("pattention", "linear")
+        for s in (0, 1)
+        for r in family_runs(BLOCK, layer, s)
+    }
+    assert len(ids) == 2 * (5 + 3)
+
+
+def test_a_grid_without_plain_growth_trains_no_linear_family():
+    assert families(changed("grid.arm", ["random"])) == ["pattention"]

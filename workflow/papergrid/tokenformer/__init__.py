@@ -1,0 +1,1 @@
+"""TokenFormer against a plain MLP: parameter attention, growth by appending tokens."""

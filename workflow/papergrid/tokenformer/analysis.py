@@ -1,0 +1,192 @@
+"""Compute against loss for every TokenFormer run, and the compute table.
+
+Each run is measured against the final validation loss of the scratch run of its own
+architecture and seed that trains as many steps as a growth run (the target):
+
+- ``loss_at_share``: the run's validation loss, interpolated in its curve, when its
+  cumulative training FLOPs reach ``share`` (a third, the paper's claim) of the target
+  run's; ``gap_at_share`` is that minus the target loss. Every growth run's FLOPs pass
+  that point (its first stage is smaller than the final one), so the gap is always defined.
+- ``log10_jump``: log10 of the run's mean |loss change| at growth, floored at
+  :data:`JUMP_FLOOR`: whether growth preserved the function is a question of orders of
+  magnitude (exactly zero, float rounding, or a real change), and on this scale the
+  spread over seeds does not grow with the jump itself.
+- ``compute_ratio``: the FLOPs at which the run first reaches the target loss (linear
+  between evaluations) over the target run's FLOPs; NaN where it never does.
+
+FLOPs are counted with one formula for every arm (:meth:`papergrid.lm.model.GPT.flops_per_token`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from papergrid.contract import read_frame
+from papergrid.stats import t_mean
+from papergrid.tokenformer.grid import ARMS, CONTRACT, SCRATCH
+
+DERIVED = (
+    pa.field("target_loss", pa.float64()),  # final loss of the same seed's target scratch run
+    pa.field("target_flops", pa.float64()),
+    pa.field("loss_at_share", pa.float64()),
+    pa.field("gap_at_share", pa.float64()),
+    pa.field("compute_ratio", pa.float64()),
+    pa.field("log10_jump", pa.float64()),
+)
+JUMP_FLOOR = 1e-9  # nats: far below float32 rounding of a mean loss (about 1e-7)
+RUNS_SCHEMA = pa.schema([*CONTRACT.summary_schema(), *DERIVED])
+ARM_ORDER = (*ARMS, SCRATCH)
+
+
+def after_growth(curve: pd.DataFrame) -> pd.DataFrame:
+    """A run's curve in step order, the row before each growth dropped: at a growth two
+    rows share the FLOPs, and the model the run continues with is the grown one."""
+    c = curve.sort_values(["step", "stage"])
+    return c.drop_duplicates("flops", keep="last")
+
+
+def loss_at(curve: pd.DataFrame, flops: float) -> float:
+    """Validation loss at ``flops``, linear between evaluations (NaN outside the curve)."""
+    c = after_growth(curve)
+    x, y = c["flops"].to_numpy(float), c["val_loss"].to_numpy(float)
+    if not len(x) or flops < x[0] or flops > x[-1]:
+        return math.nan
+    return float(np.interp(flops, x, y))
+
+
+def flops_to_reach(curve: pd.DataFrame, target: float) -> float:
+    """FLOPs at which the validation loss first reaches ``target`` (NaN: never); a model
+    the run held before a growth counts."""
+    c = curve.sort_values(["step", "stage"])
+    x, y = c["flops"].to_numpy(float), c["val_loss"].to_numpy(float)
+    hit = np.flatnonzero(y <= target)
+    if not hit.size:
+        return math.nan
+    i = int(hit[0])
+    if i == 0:
+        return float(x[0])
+    # the loss crosses the target between evaluations i - 1 and i
+    w = (y[i - 1] - target) / (y[i - 1] - y[i])
+    return float(x[i - 1] + w * (x[i] - x[i - 1]))
+
+
+def derive(
+    runs: pd.DataFrame, curves: pd.DataFrame, share: float, target_steps: int
+) -> pd.DataFrame:
+    """``runs`` with the :data:`DERIVED` columns (see the module doc)."""
+    out = runs.copy()
+    for f in DERIVED:
+        out[f.name] = math.nan
+    jump = runs["abs_jump"].to_numpy(float)
+    out["log10_jump"] = np.log10(np.maximum(jump, JUMP_FLOOR))  # NaN stays NaN
+    ok = runs["status"] == "ok"
+    targets = runs[ok & (runs["arm"] == SCRATCH) & (runs["steps"] == target_steps)]
+    target = {(r.layer, r.seed): (r.val_loss, r.flops) for r in targets.itertuples()}
+    by_run = dict(tuple(curves.groupby("run_id")))
+    for i, r in runs.iterrows():
+        key = (r["layer"], r["seed"])
+        if r["status"] != "ok" or key not in target or r["run_id"] not in by_run:
+            continue
+        loss, flops = target[key]
+        curve = by_run[r["run_id"]]
+        at = loss_at(curve, share * flops)
+        reach = flops_to_reach(curve, loss)
+        out.loc[i, ["target_loss", "target_flops", "loss_at_share"]] = [loss, flops, at]
+        out.loc[i, "gap_at_share"] = at - loss
+        out.loc[i, "compute_ratio"] = reach / flops
+    return out
+
+
+def compute_table(runs: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Per arm and architecture (and steps, for scratch runs): the final loss, the gap to
+    the target at ``share`` of its compute, the compute ratio to reach the target (mean of
+    its log over the seeds that reach it, as a ratio), and the growth jump; t intervals
+    over seeds."""
+    rows = []
+    ok = runs[runs["status"] == "ok"]
+    for (arm, layer, steps), g in ok.groupby(["arm", "layer", "steps"], sort=False):
+        row = {"arm": arm, "layer": layer, "steps": int(steps), "seeds": len(g)}
+        for col in ("val_loss", "gap_at_share", "abs_jump"):
+            ev = t_mean(g[col].to_numpy(float))
+            lo, hi = ev.interval(level)
+            row.update({col: ev.estimate, f"{col}_low": lo, f"{col}_high": hi})
+        ratios = g["compute_ratio"].to_numpy(float)
+        reached = ratios[np.isfinite(ratios)]
+        row["reached"] = int(reached.size)
+        ev = t_mean(np.log(reached)) if reached.size else None
+        lo, hi = ev.interval(level) if ev is not None else (math.nan, math.nan)
+        row.update(
+            {
+                "compute_ratio": math.exp(ev.estimate) if ev is not None else math.nan,
+                "compute_ratio_low": math.exp(lo) if math.isfinite(lo) else math.nan,
+                "compute_ratio_high": math.exp(hi) if math.isfinite(hi) else math.nan,
+            }
+        )
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    order = {a: i for i, a in enumerate(ARM_ORDER)}
+    return table.sort_values(
+        ["layer", "arm", "steps"], key=lambda s: s.map(order) if s.name == "arm" else s
+    ).reset_index(drop=True)
+
+
+def _ci(r: pd.Series, col: str, fmt: str = "{:.4f}") -> str:
+    if not math.isfinite(r[col]):
+        return "n/a"
+    lo, hi = r[f"{col}_low"], r[f"{col}_high"]
+    band = f" [{fmt.format(lo)}, {fmt.format(hi)}]" if math.isfinite(lo) else ""
+    return fmt.format(r[col]) + band
+
+
+def compute_markdown(table: pd.DataFrame, share: float, level: float) -> str:
+    head = (
+        f"Compute to reach the target (the final validation loss of the same seed's scratch "
+        f"run of as many steps as a growth run, same architecture), as a share of that "
+        f"run's FLOPs; the gap is the loss minus the target at {share:.3g} of its FLOPs. "
+        f"Means over seeds with {level:.0%} t intervals (compute ratio: geometric mean over "
+        "the seeds that reach the target).\n\n"
+        "| arm | layer | steps | seeds | final val loss | gap at share | reached | "
+        "compute ratio | mean abs jump |\n|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r.arm} | {r.layer} | {r.steps} | {r.seeds} | {_ci(r, 'val_loss')} | "
+        f"{_ci(r, 'gap_at_share')} | {r.reached}/{r.seeds} | "
+        f"{_ci(r, 'compute_ratio', '{:.3f}')} | {_ci(r, 'abs_jump', '{:.2e}')} |"
+        for _, r in table.iterrows()
+    ]
+    return head + "\n".join(lines) + "\n"
+
+
+def aggregate_job(
+    summaries: Sequence[str],
+    curves: Sequence[str],
+    share: float,
+    target_steps: int,
+    outputs: dict[str, str],
+) -> None:
+    """runs.parquet (the summaries with the derived columns) and curves.parquet."""
+    from papergrid.contract import collect
+    from papergrid.io import write_parquet
+
+    runs = collect(summaries, CONTRACT.summary_schema()).to_pandas()
+    curve_table = collect(curves, CONTRACT.curve_schema())
+    derived = derive(runs, curve_table.to_pandas(), share, target_steps)
+    write_parquet(
+        pa.Table.from_pandas(derived, schema=RUNS_SCHEMA, preserve_index=False), outputs["runs"]
+    )
+    write_parquet(curve_table, outputs["curves"])
+
+
+def table_job(runs_path: str, share: float, level: float, outputs: dict[str, str]) -> None:
+    from papergrid.io import write_parquet, write_text
+
+    table = compute_table(read_frame(runs_path, RUNS_SCHEMA), level)
+    write_parquet(pa.Table.from_pandas(table, preserve_index=False), outputs["compute"])
+    write_text(compute_markdown(table, share, level), outputs["compute_md"])

@@ -1,0 +1,16 @@
+"""Collect the TokenFormer runs (with compute against the target loss) and their curves.
+
+Inputs: summaries, curves (per job). Outputs: runs, curves. Params: share, target_steps.
+"""
+
+from papergrid.logs import setup_logging
+from papergrid.tokenformer.analysis import aggregate_job
+
+setup_logging(snakemake.log[0])
+aggregate_job(
+    snakemake.input.summaries,
+    snakemake.input.curves,
+    snakemake.params.share,
+    snakemake.params.target_steps,
+    {k: snakemake.output[k] for k in ("runs", "curves")},
+)

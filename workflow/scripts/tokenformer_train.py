@@ -1,0 +1,19 @@
+"""Train every run of one (architecture, seed) TokenFormer job.
+
+Outputs: summary, curve. Params: runs, block, device, code. Wildcards: layer, seed.
+"""
+
+from papergrid.logs import setup_logging
+from papergrid.tokenformer.jobs import family_job
+
+setup_logging(snakemake.log[0])
+family_job(
+    snakemake.params.runs,
+    snakemake.params.block,
+    snakemake.wildcards.layer,
+    int(snakemake.wildcards.seed),
+    snakemake.params.device,
+    snakemake.threads,
+    snakemake.params.code,
+    {k: snakemake.output[k] for k in ("summary", "curve")},
+)
