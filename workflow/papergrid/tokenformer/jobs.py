@@ -149,9 +149,7 @@ def family_job(
                 **extra,
             }
         )
-        curves.extend(
-            {**meta, **{f.name: row[f.name] for f in CONTRACT.curve}} for row in curve
-        )
+        curves.extend({**meta, **{f.name: row[f.name] for f in CONTRACT.curve}} for row in curve)
 
     growth_runs = [r for r in runs if r["arm"] != SCRATCH]
     if growth_runs:
