@@ -83,6 +83,8 @@ def test_derive_measures_each_run_against_its_seed_target():
     assert math.isnan(r["compute_ratio"])  # never reaches 1.81
     assert r["log10_jump"] == pytest.approx(-2.0)
     assert math.isnan(d.loc["scratch-30-0", "log10_jump"])
+    assert r["short_loss"] == pytest.approx(2.41)
+    assert r["short_compute_ratio"] == pytest.approx(6.4 / 12)
     t = d.loc["scratch-30-0"]
     assert t["compute_ratio"] == pytest.approx(1.0)
 
@@ -93,7 +95,11 @@ def test_compute_table_reports_each_arm_with_intervals():
     table = compute_table(d, 0.95)
     assert list(table["arm"]) == ["random", "scratch", "scratch"]
     row = table.iloc[0]
-    assert row["reached"] == 0 and math.isnan(row["compute_ratio"])
+    assert row["compute_ratio_reached"] == 0 and math.isnan(row["compute_ratio"])
+    # the short scratch run ends at 2.4 + 0.01 seed at 12 FLOPs; the grown run passes it
+    # between 4 and 8 FLOPs (3.0 -> 2.0): 4 + 4 * 0.6 = 6.4, a ratio of 0.5333
+    assert row["short_compute_ratio_reached"] == 3
+    assert row["short_compute_ratio"] == pytest.approx(6.4 / 12)
     assert row["val_loss_low"] < row["val_loss"] < row["val_loss_high"]
     md = compute_markdown(table, 1 / 3, 0.95)
-    assert "| random | pattention | 30 | 3 |" in md and "0/3" in md
+    assert "| random | pattention | 30 | 3 |" in md and "0/3" in md and "0.533" in md

@@ -7,6 +7,9 @@ architecture and seed that trains as many steps as a growth run (the target):
   cumulative training FLOPs reach ``share`` (a third, the paper's claim) of the target
   run's; ``gap_at_share`` is that minus the target loss. Every growth run's FLOPs pass
   that point (its first stage is smaller than the final one), so the gap is always defined.
+- ``short_compute_ratio``: the same against the final loss of the shortest scratch run
+  (``short_loss``, one stage's tokens at the final shape: the paper's "Transformer, 30B"
+  column), as a share of that run's FLOPs.
 - ``log10_jump``: log10 of the run's mean |loss change| at growth, floored at
   :data:`JUMP_FLOOR`: whether growth preserved the function is a question of orders of
   magnitude (exactly zero, float rounding, or a real change), and on this scale the
@@ -37,6 +40,8 @@ DERIVED = (
     pa.field("gap_at_share", pa.float64()),
     pa.field("compute_ratio", pa.float64()),
     pa.field("log10_jump", pa.float64()),
+    pa.field("short_loss", pa.float64()),
+    pa.field("short_compute_ratio", pa.float64()),
 )
 JUMP_FLOOR = 1e-9  # nats: far below float32 rounding of a mean loss (about 1e-7)
 RUNS_SCHEMA = pa.schema([*CONTRACT.summary_schema(), *DERIVED])
@@ -85,8 +90,11 @@ def derive(
     jump = runs["abs_jump"].to_numpy(float)
     out["log10_jump"] = np.log10(np.maximum(jump, JUMP_FLOOR))  # NaN stays NaN
     ok = runs["status"] == "ok"
-    targets = runs[ok & (runs["arm"] == SCRATCH) & (runs["steps"] == target_steps)]
+    scratch = runs[ok & (runs["arm"] == SCRATCH)]
+    targets = scratch[scratch["steps"] == target_steps]
     target = {(r.layer, r.seed): (r.val_loss, r.flops) for r in targets.itertuples()}
+    shortest = scratch[scratch["steps"] == scratch["steps"].min()] if len(scratch) else scratch
+    short = {(r.layer, r.seed): (r.val_loss, r.flops) for r in shortest.itertuples()}
     by_run = dict(tuple(curves.groupby("run_id")))
     for i, r in runs.iterrows():
         key = (r["layer"], r["seed"])
@@ -99,14 +107,33 @@ def derive(
         out.loc[i, ["target_loss", "target_flops", "loss_at_share"]] = [loss, flops, at]
         out.loc[i, "gap_at_share"] = at - loss
         out.loc[i, "compute_ratio"] = reach / flops
+        if key in short:
+            s_loss, s_flops = short[key]
+            out.loc[i, "short_loss"] = s_loss
+            out.loc[i, "short_compute_ratio"] = flops_to_reach(curve, s_loss) / s_flops
     return out
+
+
+def _geometric(values: np.ndarray, level: float) -> dict[str, float]:
+    """Geometric mean with a t interval on the log scale, over the finite values."""
+    reached = values[np.isfinite(values)]
+    if not reached.size:
+        return {"": math.nan, "_low": math.nan, "_high": math.nan, "_reached": 0}
+    ev = t_mean(np.log(reached))
+    lo, hi = ev.interval(level)
+    return {
+        "": math.exp(ev.estimate),
+        "_low": math.exp(lo) if math.isfinite(lo) else math.nan,
+        "_high": math.exp(hi) if math.isfinite(hi) else math.nan,
+        "_reached": int(reached.size),
+    }
 
 
 def compute_table(runs: pd.DataFrame, level: float) -> pd.DataFrame:
     """Per arm and architecture (and steps, for scratch runs): the final loss, the gap to
-    the target at ``share`` of its compute, the compute ratio to reach the target (mean of
-    its log over the seeds that reach it, as a ratio), and the growth jump; t intervals
-    over seeds."""
+    the target at ``share`` of its compute, the compute ratios to reach the target and the
+    short scratch run's loss (geometric means over the seeds that reach them, with the
+    count), and the growth jump; t intervals over seeds."""
     rows = []
     ok = runs[runs["status"] == "ok"]
     for (arm, layer, steps), g in ok.groupby(["arm", "layer", "steps"], sort=False):
@@ -115,18 +142,9 @@ def compute_table(runs: pd.DataFrame, level: float) -> pd.DataFrame:
             ev = t_mean(g[col].to_numpy(float))
             lo, hi = ev.interval(level)
             row.update({col: ev.estimate, f"{col}_low": lo, f"{col}_high": hi})
-        ratios = g["compute_ratio"].to_numpy(float)
-        reached = ratios[np.isfinite(ratios)]
-        row["reached"] = int(reached.size)
-        ev = t_mean(np.log(reached)) if reached.size else None
-        lo, hi = ev.interval(level) if ev is not None else (math.nan, math.nan)
-        row.update(
-            {
-                "compute_ratio": math.exp(ev.estimate) if ev is not None else math.nan,
-                "compute_ratio_low": math.exp(lo) if math.isfinite(lo) else math.nan,
-                "compute_ratio_high": math.exp(hi) if math.isfinite(hi) else math.nan,
-            }
-        )
+        for col in ("compute_ratio", "short_compute_ratio"):
+            for suffix, v in _geometric(g[col].to_numpy(float), level).items():
+                row[col + suffix] = v
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
@@ -150,15 +168,19 @@ def compute_markdown(table: pd.DataFrame, share: float, level: float) -> str:
         f"Compute to reach the target (the final validation loss of the same seed's scratch "
         f"run of as many steps as a growth run, same architecture), as a share of that "
         f"run's FLOPs; the gap is the loss minus the target at {share:.3g} of its FLOPs. "
-        f"Means over seeds with {level:.0%} t intervals (compute ratio: geometric mean over "
-        "the seeds that reach the target).\n\n"
+        "The short target is the final loss of the shortest scratch run (one stage's "
+        "tokens at the final shape), its ratio a share of that run's FLOPs. Means over "
+        f"seeds with {level:.0%} t intervals; compute ratios are geometric means over the "
+        "seeds that reach the target (reached: how many do).\n\n"
         "| arm | layer | steps | seeds | final val loss | gap at share | reached | "
-        "compute ratio | mean abs jump |\n|---|---|---|---|---|---|---|---|---|\n"
+        "compute ratio | reached short | compute ratio short | mean abs jump |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r.arm} | {r.layer} | {r.steps} | {r.seeds} | {_ci(r, 'val_loss')} | "
-        f"{_ci(r, 'gap_at_share')} | {r.reached}/{r.seeds} | "
-        f"{_ci(r, 'compute_ratio', '{:.3f}')} | {_ci(r, 'abs_jump', '{:.2e}')} |"
+        f"{_ci(r, 'gap_at_share')} | {r.compute_ratio_reached}/{r.seeds} | "
+        f"{_ci(r, 'compute_ratio', '{:.3f}')} | {r.short_compute_ratio_reached}/{r.seeds} | "
+        f"{_ci(r, 'short_compute_ratio', '{:.3f}')} | {_ci(r, 'abs_jump', '{:.2e}')} |"
         for _, r in table.iterrows()
     ]
     return head + "\n".join(lines) + "\n"
