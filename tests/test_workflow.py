@@ -253,7 +253,7 @@ def test_tokenformer_grows_every_arm_and_computes_every_claim(smoke_run):
     assert set(runs["status"]) == {"ok"}
     assert set(runs["arm"]) == {"zero_fixed", "zero_rescaled", "random", "plain_zero", "scratch"}
     grown = runs[runs["arm"] != "scratch"]
-    assert grown["gap_at_share"].notna().all() and grown["log10_jump"].notna().all()
+    assert grown["gap_to_target"].notna().all() and grown["log10_jump"].notna().all()
     assert (runs.loc[runs["arm"] == "zero_fixed", "abs_jump"] < 1e-6).all()
     curves = read_checked(res / "curves.parquet", TF_CONTRACT.curve_schema()).to_pandas()
     assert set(curves["stage"]) == {0, 1, 2}

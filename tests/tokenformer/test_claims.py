@@ -9,11 +9,12 @@ from ..verdicts import assert_calibrated, verdicts
 
 SETTINGS = dict(
     arms=["zero_fixed", "zero_rescaled", "random", "plain_zero"],
+    norm="l2_gelu",
     share=1 / 3,
     sesoi_loss=0.02,
     jump_tolerance=1e-4,
-    stage_steps=100,
-    scratch_steps=[100, 300],
+    target_steps=600,
+    same_steps=300,
 )
 CLAIMS = {
     "random_growth_reaches_scratch_at_a_third",
@@ -39,7 +40,7 @@ def planted(e: dict, seeds=6, noise=0.003, rng_seed=0) -> pd.DataFrame:
         half = rng.normal(0, scale, seeds // 2)
         return np.concatenate([half, -half, np.zeros(seeds % 2)])
 
-    def run(arm, layer, steps, loss=0.0, stage1=0.0, gap=np.nan, jump=np.nan):
+    def run(arm, layer, steps, loss=0.0, stage1=0.0, jump=np.nan):
         eps, wide = mirrored(noise), mirrored(10 * noise)
         for s in range(seeds):
             rows.append(
@@ -51,18 +52,21 @@ def planted(e: dict, seeds=6, noise=0.003, rng_seed=0) -> pd.DataFrame:
                     "status": "ok",
                     "val_loss": level[s] + loss + eps[s],
                     "stage1_loss": first[s] + stage1 + eps[s] if arm != "scratch" else np.nan,
-                    "gap_at_share": gap + eps[s],
                     "log10_jump": jump + wide[s],
                 }
             )
 
-    run("zero_fixed", "pattention", 300, stage1=e["equal_n"], gap=e["reach"], jump=e["fixed"])
-    run("zero_rescaled", "pattention", 300, stage1=e["equal_n"], gap=0.05, jump=e["rescaled"])
-    run("random", "pattention", 300, stage1=e["equal_n"], gap=e["reach"], jump=-1.5)
-    run("plain_zero", "linear", 300, loss=e["plain"], gap=0.03, jump=-9.0)
-    for layer, extra in (("pattention", e["equal_n"]), ("linear", 0.0)):
-        run("scratch", layer, 100, loss=0.1 + extra)
-        run("scratch", layer, 300, loss=-0.02)
+    # the pattention growth arms sit e["reach"] above the target scratch run (loss 0)
+    reach = e["reach"]
+    run("zero_fixed", "pattention", 300, reach, stage1=e["equal_n"], jump=e["fixed"])
+    run("zero_rescaled", "pattention", 300, 0.05, stage1=e["equal_n"], jump=e["rescaled"])
+    run("random", "pattention", 300, reach, stage1=e["equal_n"], jump=-1.5)
+    # the plain growth arm sits e["plain"] above both pattention arms
+    run("plain_zero", "linear", 300, reach + e["plain"], jump=-9.0)
+    run("scratch", "pattention", 600, 0.0)
+    run("scratch", "linear", 600, 0.0)
+    run("scratch", "pattention", 300, 0.1 + e["equal_n"])
+    run("scratch", "linear", 300, 0.1)
     return pd.DataFrame(rows)
 
 
@@ -104,8 +108,15 @@ def test_a_grown_plain_network_that_trails_is_not_supported():
 
 
 def test_claims_need_their_arms():
-    specs = claim_specs(planted(FOR), **{**SETTINGS, "arms": ["random"], "scratch_steps": [300]})
+    specs = claim_specs(planted(FOR), **{**SETTINGS, "arms": ["random"]})
     assert {s.claim_id for s in specs} == {"random_growth_reaches_scratch_at_a_third"}
+
+
+def test_softmax_theta_makes_no_preservation_claim():
+    specs = claim_specs(planted(FOR), **{**SETTINGS, "norm": "softmax"})
+    ids = {s.claim_id for s in specs}
+    assert "zero_keys_fixed_scale_preserve_function" not in ids
+    assert "recomputed_scale_changes_function" in ids
 
 
 @pytest.mark.parametrize("claim", sorted(CLAIMS))

@@ -8,11 +8,15 @@ from papergrid.tokenformer.grid import (
     check_block,
     families,
     family_runs,
+    flops_per_token,
+    growth_flops,
     linear_d_ff,
     non_embedding_params,
     run_id,
+    same_steps,
     shape,
     stages,
+    target_steps,
 )
 
 BLOCK = {
@@ -25,7 +29,6 @@ BLOCK = {
         "norm": "l2_gelu",
     },
     "growth": {"at_steps": [10, 20], "factors": [2, 4]},
-    "scratch": {"steps": [10, 30]},
     "train": {
         "steps": 30,
         "batch_size": 4,
@@ -87,7 +90,6 @@ def test_linear_width_absorbs_extra_attention_tokens():
         ("growth.factors", [4, 2], "tokenformer.growth.factors: [4, 2] must be strictly"),
         ("growth.at_steps", [10, 40], "tokenformer.growth.at_steps: [40] outside the run's steps"),
         ("growth.at_steps", [10], "at_steps [10] and factors [2, 4] differ in length"),
-        ("scratch.steps", [10], "tokenformer.scratch.steps: [10] lacks 30"),
         ("train.warmup_steps", 12, "tokenformer.train.warmup_steps: 12 exceeds the shortest"),
         ("grid.arm", ["zero_fixed", "net2net"], "tokenformer.grid.arm: unknown arm 'net2net'"),
         ("model.n_head", 3, "tokenformer.model.n_head: 3 does not divide d_model 16"),
@@ -105,12 +107,13 @@ def test_bad_blocks_name_the_key(path, value, message):
 
 def test_family_runs_are_every_growth_arm_and_scratch_run_of_a_layer():
     runs = family_runs(BLOCK, "pattention", 1)
+    target = target_steps(BLOCK)
     assert [(r["arm"], r["steps"]) for r in runs] == [
         ("zero_fixed", 30),
         ("zero_rescaled", 30),
         ("random", 30),
-        ("scratch", 10),
         ("scratch", 30),
+        ("scratch", target),
     ]
     linear = family_runs(BLOCK, "linear", 1)
     assert [r["arm"] for r in linear] == ["plain_zero", "scratch", "scratch"]
@@ -125,3 +128,23 @@ def test_family_runs_are_every_growth_arm_and_scratch_run_of_a_layer():
 
 def test_a_grid_without_plain_growth_trains_no_linear_family():
     assert families(changed("grid.arm", ["random"])) == ["pattention"]
+
+
+@pytest.mark.parametrize("layer,factor", [("pattention", 1), ("pattention", 4), ("linear", 2)])
+def test_planned_flops_are_the_model_flops(layer, factor):
+    from papergrid.lm.model import GPT, GPTConfig
+
+    cfg = GPTConfig(vocab_size=16, block_size=8, **shape(BLOCK["model"], layer, factor))
+    assert flops_per_token(BLOCK, layer, factor) == GPT(cfg).flops_per_token(8)
+
+
+def test_the_target_run_spends_the_growth_run_flops_over_the_share():
+    per_step = 4 * 8 * flops_per_token(BLOCK, "pattention", 4)
+    target = target_steps(BLOCK)
+    # the fewest steps with at least three times a growth run's FLOPs
+    assert target * per_step * 0.3333 >= growth_flops(BLOCK)
+    assert (target - 1) * per_step * 0.3333 < growth_flops(BLOCK)
+    assert growth_flops(BLOCK, "linear") == pytest.approx(growth_flops(BLOCK))
+    assert same_steps(BLOCK) == 30 < target
+    half = changed("analysis.share", 0.5)
+    assert target_steps(half) < target

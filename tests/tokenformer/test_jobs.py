@@ -1,7 +1,7 @@
 import pytest
 
 from papergrid.contract import read_checked
-from papergrid.tokenformer.grid import CONTRACT, family_runs
+from papergrid.tokenformer.grid import CONTRACT, family_runs, growth_flops, target_steps
 from papergrid.tokenformer.jobs import OffsetBatches, family_job
 
 from .test_grid import BLOCK
@@ -26,7 +26,7 @@ def test_every_run_of_a_family_is_written(trained):
     assert list(runs["arm"]) == ["zero_fixed", "zero_rescaled", "random", "scratch", "scratch"]
     assert set(runs["status"]) == {"ok"} and runs["run_id"].is_unique
     assert (runs.loc[runs["arm"] != "scratch", "steps_run"] == 30).all()
-    assert list(runs.loc[runs["arm"] == "scratch", "steps_run"]) == [10, 30]
+    assert list(runs.loc[runs["arm"] == "scratch", "steps_run"]) == [30, target_steps(BLOCK)]
 
 
 def test_growth_arms_share_their_first_stage(trained):
@@ -67,7 +67,9 @@ def test_both_architectures_end_at_equal_n_and_flops(trained):
     a = pat.set_index(["arm", "steps"]).loc[("scratch", 30), "flops"]
     b = lin.set_index(["arm", "steps"]).loc[("scratch", 30), "flops"]
     assert a == b
-    assert pat.set_index("arm").loc["zero_fixed", "flops"] < a  # growth spends less
+    grown = pat.set_index("arm").loc["zero_fixed", "flops"]
+    assert grown < a  # growth spends less than the same tokens at the final shape
+    assert grown == growth_flops(BLOCK)  # as planned
 
 
 def test_offset_batches_continue_the_stream():

@@ -43,7 +43,7 @@ rule tokenformer_train:
     params:
         runs=lambda wc: canonical(tf_grid.family_runs(TF, wc.layer, int(wc.seed))),
         block=canonical(
-            {k: TF[k] for k in ("model", "growth", "scratch", "train", "markov")}
+            {k: TF[k] for k in ("model", "growth", "train", "markov")}
         ),
         device=config["device"],
         code=code("tokenformer_train.py", "papergrid.tokenformer.jobs"),
@@ -76,8 +76,8 @@ rule tokenformer_aggregate:
         mem_mb=2000,
         runtime=10,
     params:
-        share=TF["analysis"]["share"],
         target_steps=tf_grid.target_steps(TF),
+        same_steps=tf_grid.same_steps(TF),
         code=code("tokenformer_aggregate.py", "papergrid.tokenformer.analysis"),
     script:
         "../scripts/tokenformer_aggregate.py"
@@ -145,11 +145,12 @@ CLAIM_SETS["tokenformer"] = {
     "settings": canonical(
         {
             "arms": TF["grid"]["arm"],
+            "norm": TF["model"]["norm"],
             "share": TF["analysis"]["share"],
             "sesoi_loss": TF["analysis"]["sesoi_loss"],
             "jump_tolerance": TF["analysis"]["jump_tolerance"],
-            "stage_steps": tf_grid.stages(TF)[-1][1],
-            "scratch_steps": TF["scratch"]["steps"],
+            "target_steps": tf_grid.target_steps(TF),
+            "same_steps": tf_grid.same_steps(TF),
         }
     ),
     "level": TF["analysis"]["level"],

@@ -1,6 +1,6 @@
 """Collect the TokenFormer runs (with compute against the target loss) and their curves.
 
-Inputs: summaries, curves (per job). Outputs: runs, curves. Params: share, target_steps.
+Inputs: summaries, curves (per job). Outputs: runs, curves. Params: target_steps, same_steps.
 """
 
 from papergrid.logs import setup_logging
@@ -10,7 +10,7 @@ setup_logging(snakemake.log[0])
 aggregate_job(
     snakemake.input.summaries,
     snakemake.input.curves,
-    snakemake.params.share,
     snakemake.params.target_steps,
+    snakemake.params.same_steps,
     {k: snakemake.output[k] for k in ("runs", "curves")},
 )

@@ -1,23 +1,23 @@
 """Compute against loss for every TokenFormer run, and the compute table.
 
-Each run is measured against the final validation loss of the scratch run of its own
-architecture and seed that trains as many steps as a growth run (the target):
+Each run is measured against two scratch runs of the final shape, of its own architecture
+and seed (:mod:`papergrid.tokenformer.grid`):
 
-- ``loss_at_share``: the run's validation loss, interpolated in its curve, when its
-  cumulative training FLOPs reach ``share`` (a third, the paper's claim) of the target
-  run's; ``gap_at_share`` is that minus the target loss. Every growth run's FLOPs pass
-  that point (its first stage is smaller than the final one), so the gap is always defined.
-- ``short_compute_ratio``: the same against the final loss of the shortest scratch run
-  (``short_loss``, one stage's tokens at the final shape: the paper's "Transformer, 30B"
-  column), as a share of that run's FLOPs.
-- ``log10_jump``: log10 of the run's mean |loss change| at growth, floored at
-  :data:`JUMP_FLOOR`: whether growth preserved the function is a question of orders of
-  magnitude (exactly zero, float rounding, or a real change), and on this scale the
-  spread over seeds does not grow with the jump itself.
-- ``compute_ratio``: the FLOPs at which the run first reaches the target loss (linear
-  between evaluations) over the target run's FLOPs; NaN where it never does.
+- the target, trained with a growth run's FLOPs divided by ``analysis.share`` (three
+  times, for a third): ``gap_to_target`` is the run's final loss minus the target's, and
+  ``compute_ratio`` the FLOPs at which the run first reaches the target's final loss
+  (linear between evaluations; NaN where it never does) over the target's FLOPs;
+- the scratch run on as many tokens as a growth run: ``same_loss`` is its final loss and
+  ``same_compute_ratio`` the same ratio against it (the paper's "Transformer, 30B" column
+  is the analogue at one stage's tokens).
 
-FLOPs are counted with one formula for every arm (:meth:`papergrid.lm.model.GPT.flops_per_token`).
+``log10_jump`` is log10 of the run's mean |loss change| at growth, floored at
+:data:`JUMP_FLOOR`: whether growth preserved the function is a question of orders of
+magnitude (exactly zero, float rounding, or a real change), and on this scale the spread
+over seeds does not grow with the jump itself.
+
+FLOPs are counted with one formula for every arm
+(:meth:`papergrid.lm.model.GPT.flops_per_token`).
 """
 
 from __future__ import annotations
@@ -34,34 +34,17 @@ from papergrid.stats import t_mean
 from papergrid.tokenformer.grid import ARMS, CONTRACT, SCRATCH
 
 DERIVED = (
-    pa.field("target_loss", pa.float64()),  # final loss of the same seed's target scratch run
+    pa.field("target_loss", pa.float64()),  # final loss of the same seed's target run
     pa.field("target_flops", pa.float64()),
-    pa.field("loss_at_share", pa.float64()),
-    pa.field("gap_at_share", pa.float64()),
+    pa.field("gap_to_target", pa.float64()),
     pa.field("compute_ratio", pa.float64()),
+    pa.field("same_loss", pa.float64()),  # final loss of the same-tokens scratch run
+    pa.field("same_compute_ratio", pa.float64()),
     pa.field("log10_jump", pa.float64()),
-    pa.field("short_loss", pa.float64()),
-    pa.field("short_compute_ratio", pa.float64()),
 )
-JUMP_FLOOR = 1e-9  # nats: far below float32 rounding of a mean loss (about 1e-7)
 RUNS_SCHEMA = pa.schema([*CONTRACT.summary_schema(), *DERIVED])
 ARM_ORDER = (*ARMS, SCRATCH)
-
-
-def after_growth(curve: pd.DataFrame) -> pd.DataFrame:
-    """A run's curve in step order, the row before each growth dropped: at a growth two
-    rows share the FLOPs, and the model the run continues with is the grown one."""
-    c = curve.sort_values(["step", "stage"])
-    return c.drop_duplicates("flops", keep="last")
-
-
-def loss_at(curve: pd.DataFrame, flops: float) -> float:
-    """Validation loss at ``flops``, linear between evaluations (NaN outside the curve)."""
-    c = after_growth(curve)
-    x, y = c["flops"].to_numpy(float), c["val_loss"].to_numpy(float)
-    if not len(x) or flops < x[0] or flops > x[-1]:
-        return math.nan
-    return float(np.interp(flops, x, y))
+JUMP_FLOOR = 1e-9  # nats: far below float32 rounding of a mean loss (about 1e-7)
 
 
 def flops_to_reach(curve: pd.DataFrame, target: float) -> float:
@@ -81,7 +64,7 @@ def flops_to_reach(curve: pd.DataFrame, target: float) -> float:
 
 
 def derive(
-    runs: pd.DataFrame, curves: pd.DataFrame, share: float, target_steps: int
+    runs: pd.DataFrame, curves: pd.DataFrame, target_steps: int, same_steps: int
 ) -> pd.DataFrame:
     """``runs`` with the :data:`DERIVED` columns (see the module doc)."""
     out = runs.copy()
@@ -89,28 +72,28 @@ def derive(
         out[f.name] = math.nan
     jump = runs["abs_jump"].to_numpy(float)
     out["log10_jump"] = np.log10(np.maximum(jump, JUMP_FLOOR))  # NaN stays NaN
-    ok = runs["status"] == "ok"
-    scratch = runs[ok & (runs["arm"] == SCRATCH)]
-    targets = scratch[scratch["steps"] == target_steps]
-    target = {(r.layer, r.seed): (r.val_loss, r.flops) for r in targets.itertuples()}
-    shortest = scratch[scratch["steps"] == scratch["steps"].min()] if len(scratch) else scratch
-    short = {(r.layer, r.seed): (r.val_loss, r.flops) for r in shortest.itertuples()}
+    ok = runs[(runs["status"] == "ok") & (runs["arm"] == SCRATCH)]
+
+    def final(steps: int) -> dict:
+        rows = ok[ok["steps"] == steps]
+        return {(r.layer, r.seed): (r.val_loss, r.flops) for r in rows.itertuples()}
+
+    target, same = final(target_steps), final(same_steps)
     by_run = dict(tuple(curves.groupby("run_id")))
     for i, r in runs.iterrows():
         key = (r["layer"], r["seed"])
-        if r["status"] != "ok" or key not in target or r["run_id"] not in by_run:
+        if r["status"] != "ok" or r["run_id"] not in by_run:
             continue
-        loss, flops = target[key]
         curve = by_run[r["run_id"]]
-        at = loss_at(curve, share * flops)
-        reach = flops_to_reach(curve, loss)
-        out.loc[i, ["target_loss", "target_flops", "loss_at_share"]] = [loss, flops, at]
-        out.loc[i, "gap_at_share"] = at - loss
-        out.loc[i, "compute_ratio"] = reach / flops
-        if key in short:
-            s_loss, s_flops = short[key]
-            out.loc[i, "short_loss"] = s_loss
-            out.loc[i, "short_compute_ratio"] = flops_to_reach(curve, s_loss) / s_flops
+        if key in target:
+            loss, flops = target[key]
+            out.loc[i, ["target_loss", "target_flops"]] = [loss, flops]
+            out.loc[i, "gap_to_target"] = r["val_loss"] - loss
+            out.loc[i, "compute_ratio"] = flops_to_reach(curve, loss) / flops
+        if key in same:
+            loss, flops = same[key]
+            out.loc[i, "same_loss"] = loss
+            out.loc[i, "same_compute_ratio"] = flops_to_reach(curve, loss) / flops
     return out
 
 
@@ -130,19 +113,19 @@ def _geometric(values: np.ndarray, level: float) -> dict[str, float]:
 
 
 def compute_table(runs: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Per arm and architecture (and steps, for scratch runs): the final loss, the gap to
-    the target at ``share`` of its compute, the compute ratios to reach the target and the
-    short scratch run's loss (geometric means over the seeds that reach them, with the
-    count), and the growth jump; t intervals over seeds."""
+    """Per arm and architecture (and steps, for scratch runs): the final loss, its gap to
+    the target, the compute ratios to reach the target's and the same-tokens scratch run's
+    loss (geometric means over the seeds that reach them, with the count), and the growth
+    jump; t intervals over seeds."""
     rows = []
     ok = runs[runs["status"] == "ok"]
     for (arm, layer, steps), g in ok.groupby(["arm", "layer", "steps"], sort=False):
         row = {"arm": arm, "layer": layer, "steps": int(steps), "seeds": len(g)}
-        for col in ("val_loss", "gap_at_share", "abs_jump"):
+        for col in ("val_loss", "gap_to_target", "abs_jump"):
             ev = t_mean(g[col].to_numpy(float))
             lo, hi = ev.interval(level)
             row.update({col: ev.estimate, f"{col}_low": lo, f"{col}_high": hi})
-        for col in ("compute_ratio", "short_compute_ratio"):
+        for col in ("compute_ratio", "same_compute_ratio"):
             for suffix, v in _geometric(g[col].to_numpy(float), level).items():
                 row[col + suffix] = v
         rows.append(row)
@@ -165,22 +148,21 @@ def _ci(r: pd.Series, col: str, fmt: str = "{:.4f}") -> str:
 
 def compute_markdown(table: pd.DataFrame, share: float, level: float) -> str:
     head = (
-        f"Compute to reach the target (the final validation loss of the same seed's scratch "
-        f"run of as many steps as a growth run, same architecture), as a share of that "
-        f"run's FLOPs; the gap is the loss minus the target at {share:.3g} of its FLOPs. "
-        "The short target is the final loss of the shortest scratch run (one stage's "
-        "tokens at the final shape), its ratio a share of that run's FLOPs. Means over "
-        f"seeds with {level:.0%} t intervals; compute ratios are geometric means over the "
-        "seeds that reach the target (reached: how many do).\n\n"
-        "| arm | layer | steps | seeds | final val loss | gap at share | reached | "
-        "compute ratio | reached short | compute ratio short | mean abs jump |\n"
+        "Compute to reach a scratch run's final loss (same architecture and seed, final "
+        "shape), as a share of that run's FLOPs: the target, trained with a growth run's "
+        f"FLOPs divided by {share:.4g}, and the scratch run on as many tokens as a growth "
+        "run (same). The gap is the final loss minus the target's. Means over seeds with "
+        f"{level:.0%} t intervals; compute ratios are geometric means over the seeds that "
+        "reach the loss (reached: how many do).\n\n"
+        "| arm | layer | steps | seeds | final val loss | gap to target | reached target | "
+        "compute ratio | reached same | compute ratio same | mean abs jump |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r.arm} | {r.layer} | {r.steps} | {r.seeds} | {_ci(r, 'val_loss')} | "
-        f"{_ci(r, 'gap_at_share')} | {r.compute_ratio_reached}/{r.seeds} | "
-        f"{_ci(r, 'compute_ratio', '{:.3f}')} | {r.short_compute_ratio_reached}/{r.seeds} | "
-        f"{_ci(r, 'short_compute_ratio', '{:.3f}')} | {_ci(r, 'abs_jump', '{:.2e}')} |"
+        f"{_ci(r, 'gap_to_target')} | {r.compute_ratio_reached}/{r.seeds} | "
+        f"{_ci(r, 'compute_ratio', '{:.3f}')} | {r.same_compute_ratio_reached}/{r.seeds} | "
+        f"{_ci(r, 'same_compute_ratio', '{:.3f}')} | {_ci(r, 'abs_jump', '{:.2e}')} |"
         for _, r in table.iterrows()
     ]
     return head + "\n".join(lines) + "\n"
@@ -189,8 +171,8 @@ def compute_markdown(table: pd.DataFrame, share: float, level: float) -> str:
 def aggregate_job(
     summaries: Sequence[str],
     curves: Sequence[str],
-    share: float,
     target_steps: int,
+    same_steps: int,
     outputs: dict[str, str],
 ) -> None:
     """runs.parquet (the summaries with the derived columns) and curves.parquet."""
@@ -199,7 +181,7 @@ def aggregate_job(
 
     runs = collect(summaries, CONTRACT.summary_schema()).to_pandas()
     curve_table = collect(curves, CONTRACT.curve_schema())
-    derived = derive(runs, curve_table.to_pandas(), share, target_steps)
+    derived = derive(runs, curve_table.to_pandas(), target_steps, same_steps)
     write_parquet(
         pa.Table.from_pandas(derived, schema=RUNS_SCHEMA, preserve_index=False), outputs["runs"]
     )

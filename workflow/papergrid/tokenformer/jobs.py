@@ -88,8 +88,9 @@ def grown_run(
             model_config(block, data, spec.layer, factor),
             new_keys=spec.new_keys,
             keep_scale=spec.keep_scale,
-            # the new weights' draw: its own stream per (seed, arm, growth)
-            seed=runtime.stream_seed(seed, f"tokenformer-{arm}", k),
+            # the new weights' draw: one stream per (seed, growth), so that arms of the same
+            # kind of new keys differ only in what the arm changes (the scale)
+            seed=runtime.stream_seed(seed, "tokenformer-growth", k),
         )
         result = train_stage(model, block, data, start, steps, seed, dev)
         before = curve[-1]["val_loss"]
