@@ -166,3 +166,40 @@ def test_an_aggregate_table_without_a_column_names_file_and_column(fresh_copy):
     )
     assert "results/weights/runs.parquet: missing column 'test_acc'" in logs
     assert "KeyError" not in logs
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 400 KB tmpfs (needs root and mount rights, as on CI; skipped without them)."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=400K", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_is_named_on_the_console(tmp_path, full_disk):
+    (tmp_path / "wf").mkdir()
+    wf = copy_workflow(tmp_path / "wf")
+    (wf.path / "results").symlink_to(full_disk)
+    proc = wf.snakemake("--cores", "2", "lm_demo", check=False)
+    text = output(proc)
+    assert proc.returncode != 0
+    assert "no space left on device writing results/lm_demo/" in text
+    assert "lost sys.stderr" not in text
+    # whatever was written is complete: no temporary file is left in results
+    leftovers = [p.name for p in full_disk.rglob(".*") if p.is_file()]
+    assert leftovers == []
