@@ -42,9 +42,7 @@ rule tokenformer_train:
         gpu=1 if config["device"] == "cuda" else 0,
     params:
         runs=lambda wc: canonical(tf_grid.family_runs(TF, wc.layer, int(wc.seed))),
-        block=canonical(
-            {k: TF[k] for k in ("model", "growth", "train", "markov")}
-        ),
+        block=canonical({k: TF[k] for k in ("model", "growth", "train", "markov")}),
         device=config["device"],
         code=code("tokenformer_train.py", "papergrid.tokenformer.jobs"),
     script:
