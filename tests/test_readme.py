@@ -56,7 +56,7 @@ def test_the_readme_commands_run_from_a_readme_install(tmp_path):
     pages = re.findall(
         r"data:text/html;charset=[^;]+;filename=claims\.html;base64,([\w+/=]+)", html
     )
-    assert len(pages) == 6
+    assert len(pages) == 7  # one claims page per experiment
     for page in pages:
         cells = Cells()
         cells.feed(base64.b64decode(page).decode())
