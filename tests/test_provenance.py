@@ -130,8 +130,8 @@ def default_runs() -> dict[str, list[dict]]:
         "depth": [
             r
             for b in d["grid"]["budget"]
-            for dep in d["grid"]["depth"]
-            for r in dg.cell_runs(d, b, dep)
+            for sd in d["grid"]["seed"]
+            for r in dg.seed_runs(d, b, sd)
         ],
         "sft": [
             r

@@ -124,11 +124,18 @@ def test_depth_grid_fits_and_claims(smoke_run):
     assert set(runs.loc[runs["narrow"], "depth"]) == {8}  # d_ff 5 < d_model 8
     for col in ("acc_id", "acc_around_right", "acc_add_jump", "acc_length"):
         assert runs[col].between(0, 1).all()
-    assert (runs["lm_loss"] > runs["lm_floor"]).all() and (runs["us_per_token"] > 0).all()
+    assert (runs["pretrain_loss"] > runs["pretrain_floor"]).all()
+    assert (runs["us_per_token"] > 0).all()
+    # every model of a seed starts from a checkpoint at the loss all of them reached
+    for _, seed in runs.groupby("seed"):
+        target = seed["pretrain_loss"].max()
+        assert (seed["pretrain_target"] == target).all()
+        assert (seed["pretrain_start_loss"] <= target).all()
+        assert (seed["pretrain_step"] > 0).all()  # never from the initialisation
     fits = pd.read_parquet(res / "fits.parquet")
-    assert set(fits["metric"]) == {"lm_loss", "val_loss"}
+    assert set(fits["metric"]) == {"pretrain_loss", "val_loss"}
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
-    assert len(claims) == 5  # five per budget
+    assert len(claims) == 7  # seven per budget
     assert (res / "calibration.md").exists()
     for fig in ("accuracy", "loss", "matched_loss", "latency"):
         assert (res / f"figures/{fig}.png").stat().st_size > 10_000
@@ -577,9 +584,9 @@ def test_paper_scale_config_plans_cleanly(tmp_path):
         if len(line.split()) == 2 and line.split()[1].isdigit()
     )
     assert int(counts["weights_train"]) == 7 * 3  # cells: width x optimizer
-    # precision and depth are not packed at paper scale: one job per run
+    # precision is not packed at paper scale: one job per run
     assert int(counts["precision_train"]) == 4 * 5 * 6  # size x D/N x precision
-    assert int(counts["depth_train"]) == 3 * 7 * 5  # budget x depth x seed
+    assert int(counts["depth_train"]) == 3 * 8  # budget x seed, every depth in one job
     assert int(counts["sft_main"]) == 6 and int(counts["sft_variant"]) == 4 + 1
     # 7 (loss, beta) cells + 4 pair arms + 2 length losses; PPO and RLOO + 4 RLVR betas + weak
     assert int(counts["post_dpo"]) == 7 + 4 + 2 and int(counts["post_rl"]) == 2 + 4 + 1

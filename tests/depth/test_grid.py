@@ -5,7 +5,15 @@ import pytest
 import yaml
 
 from papergrid.config import ConfigError
-from papergrid.depth.grid import TOLERANCE, cell_runs, check_block, d_ff_for, realised_params, shape
+from papergrid.depth.grid import (
+    TOLERANCE,
+    check_block,
+    d_ff_for,
+    equivalent_steps,
+    realised_params,
+    seed_runs,
+    shape,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +52,8 @@ def test_check_block_names_each_problem():
     b["grid"]["budget"].append(999)
     b["grid"]["depth"] = [2, 64]
     b["analysis"]["compare_depth"] = 3
+    b["analysis"]["trend_depths"] = [1, 2, 3]
+    b["pretrain"]["train"]["eval_every"] = b["pretrain"]["train"]["steps"] + 1
     b["budgets"].append(dict(b["budgets"][0], d_model=64))
     with pytest.raises(ConfigError) as err:
         check_block(b)
@@ -52,13 +62,31 @@ def test_check_block_names_each_problem():
     assert "64 layers do not fit budget" in msg
     assert "must include 1" in msg
     assert "depth.analysis.compare_depth: 3" in msg
+    assert "depth.analysis.trend_depths: [1, 3] not among" in msg
+    assert "depth.pretrain.train.eval_every" in msg
     assert f"depth.budgets: params [{b['budgets'][0]['params']}] listed more than once" in msg
 
 
-def test_cell_runs_one_per_seed_with_flags():
-    b = block()
-    runs = cell_runs(b, 48000, 8)
-    assert [r["seed"] for r in runs] == b["grid"]["seed"]
-    assert all(r["narrow"] for r in runs)
-    assert {r["train"]["seed"] for r in runs} == set(b["grid"]["seed"])
-    assert not cell_runs(b, 48000, 1)[0]["narrow"]
+def test_seed_runs_train_every_depth_of_a_seed_depth_one_first():
+    b = copy.deepcopy(block())
+    b["grid"]["depth"] = [4, 1, 8, 2]
+    budget = b["budgets"][0]["params"]
+    runs = seed_runs(b, budget, 5)
+    assert [r["depth"] for r in runs] == [1, 2, 4, 8]
+    assert {r["seed"] for r in runs} == {5}
+    assert (
+        {r["train"]["seed"] for r in runs} == {r["pretrain"]["train"]["seed"] for r in runs} == {5}
+    )
+    assert [r["narrow"] for r in runs] == [False, False, False, True]
+    assert all(r["pretrain"]["match"] is b["pretrain"]["match"] for r in runs)
+
+
+def test_resource_steps_count_pretraining_and_decoding():
+    b = copy.deepcopy(block())
+    run = seed_runs(b, b["budgets"][0]["params"], 0)[0]
+    base = equivalent_steps(run, 59)
+    assert base > run["train"]["steps"]
+    run["pretrain"]["train"]["steps"] *= 2
+    assert equivalent_steps(run, 59) > base
+    run["scan"]["n_eval"] = 10  # decoding 40 commands instead of every one
+    assert equivalent_steps(run, 59) < base

@@ -1,3 +1,5 @@
+from collections import Counter
+
 import pytest
 
 from papergrid.lm.data import scan
@@ -63,6 +65,43 @@ def test_extra_jump_examples_move_from_test_to_train():
         scan.split("add_jump", extra_jump=10**6)
 
 
+def test_official_weighting_shares_the_jump_rows_as_the_published_files_do():
+    # Lake and Baroni's with_additional_examples files: the bare jump and each of the k
+    # extras repeated equally, about 1,467 jump rows in all (163 each at k = 8)
+    train, test = scan.split("add_jump", seed=3, extra_jump=8, extra_weighting="official")
+    jumps = Counter(e.command for e in train if "jump" in e.command.split())
+    assert len(jumps) == 9 and set(jumps.values()) == {163}
+    assert sum(jumps.values()) == pytest.approx(1467, abs=9)
+    assert len(test) == 7698  # the test set does not depend on the weighting
+    once, _ = scan.split("add_jump", seed=3, extra_jump=8, extra_weighting="once")
+    counted = Counter(e.command for e in once if "jump" in e.command.split())
+    assert counted["jump"] == 1467 and sorted(set(counted.values())) == [1, 1467]
+    assert {c for c in counted} == {c for c in jumps}  # the same extras either way
+    with pytest.raises(ValueError, match="weighting 'heavy'; allowed"):
+        scan.split("add_jump", extra_jump=2, extra_weighting="heavy")
+
+
+def test_composition_split_weights_extras_officially_by_default():
+    train, tests = scan.composition_split(seed=0, extra_jump=16)
+    jumps = Counter(e.command for e in train if "jump" in e.command.split())
+    assert len(jumps) == 17 and len(set(jumps.values())) == 1  # bare and extras alike
+    non_jump = len(train) - sum(jumps.values())
+    # 10% of the other rows, shared by 17 commands (rounded to whole copies each)
+    assert abs(sum(jumps.values()) - 0.1 * (non_jump + 16)) <= 9
+    once, tests_once = scan.composition_split(seed=0, extra_jump=16, extra_weighting="once")
+    counted = Counter(e.command for e in once if "jump" in e.command.split())
+    assert len(once) - sum(counted.values()) == non_jump
+    assert sorted(set(counted.values())) == [1, round(0.1 * (non_jump + 16))]
+    assert tests == tests_once
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bare_jump_is_only_ever_a_training_row(seed):
+    train, tests = scan.composition_split(seed=seed, extra_jump=4)
+    assert all(e.command != "jump" for split in tests.values() for e in split)
+    assert any(e.command == "jump" for e in train)
+
+
 def test_simple_split_depends_on_seed_only():
     a, _ = scan.split("simple", seed=1)
     b, _ = scan.split("simple", seed=1)
@@ -93,8 +132,8 @@ def test_composition_split_holds_every_test_out_of_train():
         not _jump(e.command) and "around right" not in e.command and e.n_actions <= 22
         for e in tests["id"]
     )
-    bare = sum(e.command == "jump" for e in train)
-    assert bare == pytest.approx(0.1 * (len(train) - bare), rel=0.01)
+    jump_rows = sum("jump" in e.command.split() for e in train)
+    assert jump_rows == pytest.approx(0.1 * (len(train) - jump_rows + 5), abs=6)
 
 
 def test_composition_split_is_deterministic_and_checks_extra_jump():

@@ -143,6 +143,14 @@ def run_outputs(path, seeds):
 # Packing pays the start-up once for tiny runs (README, "Tiny jobs"); at paper scale a
 # cell would be one job of days, so `pack: false` makes each run a job of its own, its
 # run folder the output.
+def priced_request(runs, steps, seq_len, threads, attempt):
+    """train_request for a job whose runs differ in shape and do more than train: each run
+    priced at ``steps(run, seq_len)`` fine-tuning steps, the deepest model's shape."""
+    priced = [{**r, "train": {**r["train"], "steps": steps(r, seq_len)}} for r in runs]
+    deepest = max((r["model"] for r in runs), key=lambda m: m["n_layer"])
+    return train_request(priced, seq_len, threads, attempt, model=deepest)
+
+
 def cell_files(run, wildcards, kinds=LM_RUN_FILES, **values):
     """{kind: [path of each run]} of one job, in ``values``' order; an axis that is one
     of the job's wildcards (an unpacked job) keeps the wildcard's value."""

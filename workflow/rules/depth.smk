@@ -1,21 +1,19 @@
-# Depth versus width at fixed parameter budgets (Petty et al. 2024): budget x depth x seed.
+# Depth versus width at a fixed parameter budget (Petty et al. 2024): budget x depth x seed,
+# each model pretrained on a bracket language and then fine-tuned on SCAN.
 from functools import partial
 
 import papergrid.depth.grid as depth_grid
 
 DP = config["depth"]
 depth_grid.check_block(DP)
-DP_CELL = "results/depth/runs/b{budget}_L{depth}"
-DP_RUN = f"{DP_CELL}/s{{seed}}"
+DP_UNIT = "results/depth/runs/b{budget}_s{seed}"
+DP_RUN = f"{DP_UNIT}/L{{depth}}"
 DP_ALL = dict(
     budget=DP["grid"]["budget"], depth=DP["grid"]["depth"], seed=DP["grid"]["seed"]
 )
-DP_JOB = partial(depth_grid.cell_runs, DP)
-# what one training job writes: a cell's folder, or one run's when not packed
-DP_UNIT = DP_CELL if DP["pack"] else DP_RUN
-DP_UNIT_NAME = "b{budget}_L{depth}" + ("" if DP["pack"] else "_s{seed}")
-# each once: a packed unit has no seed wildcard, so expand repeats it per seed
-DP_UNITS = list(dict.fromkeys(expand(DP_UNIT, **DP_ALL)))
+DP_JOB = partial(depth_grid.seed_runs, DP)
+DP_DEPTHS = sorted(DP["grid"]["depth"])  # the order of a job's runs
+DP_UNITS = expand(DP_UNIT, budget=DP_ALL["budget"], seed=DP_ALL["seed"])
 
 
 wildcard_constraints:
@@ -24,37 +22,39 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-# Packed, one job per (budget, depth) cell trains every seed: each process pays ~7 s of
-# imports.
+# One job per (budget, seed) trains every depth: each model's fine-tuning starts from the
+# checkpoint matched to a pretraining loss every depth of the seed reached.
 rule depth_train:
     output:
         unit=directory(DP_UNIT),
     log:
-        logs("depth", f"train/{DP_UNIT_NAME}"),
+        logs("depth", "train/b{budget}_s{seed}"),
     benchmark:
-        bench("depth", f"train/{DP_UNIT_NAME}")
+        bench("depth", "train/b{budget}_s{seed}")
     retries: 1
     conda:
         ENV
     threads: 1
     resources:
-        # SCAN sequences are at most 59 tokens; the Markov stage is much smaller
-        mem_mb=lambda wc, threads, attempt: train_request(
-            job_runs(DP_JOB, wc.budget, wc.depth, seed=wc.get("seed")),
+        # SCAN sequences are at most 59 tokens; the deepest model sizes the request
+        mem_mb=lambda wc, threads, attempt: priced_request(
+            job_runs(DP_JOB, wc.budget, wc.seed),
+            depth_grid.equivalent_steps,
             59,
             threads,
             attempt,
         )["mem_mb"],
-        runtime=lambda wc, threads, attempt: train_request(
-            job_runs(DP_JOB, wc.budget, wc.depth, seed=wc.get("seed")),
+        runtime=lambda wc, threads, attempt: priced_request(
+            job_runs(DP_JOB, wc.budget, wc.seed),
+            depth_grid.equivalent_steps,
             59,
             threads,
             attempt,
         )["runtime"],
         gpu=1 if config["device"] == "cuda" else 0,
     params:
-        runs=lambda wc: job_runs(DP_JOB, wc.budget, wc.depth, seed=wc.get("seed")),
-        files=lambda wc: cell_files(DP_RUN, wc, seed=DP["grid"]["seed"]),
+        runs=lambda wc: job_runs(DP_JOB, wc.budget, wc.seed),
+        files=lambda wc: cell_files(DP_RUN, wc, depth=DP_DEPTHS),
         device=config["device"],
         code=code("depth_train.py", "papergrid.depth.jobs"),
     script:
@@ -117,10 +117,11 @@ CLAIM_SETS["depth"] = {
         {
             key: DP["analysis"][key]
             for key in (
+                "trend_depths",
                 "compare_depth",
                 "saturation_depth",
                 "gain_share",
-                "sesoi_ood",
+                "sesoi_trend",
                 "sesoi_lm",
                 "sesoi_slope",
             )
@@ -175,7 +176,7 @@ rule depth_figures:
 REPORT_SECTIONS.append(
     {
         "name": "depth",
-        "title": "Depth versus width at fixed parameter budgets (Petty et al. 2024)",
+        "title": "Depth versus width at a fixed parameter budget (Petty et al. 2024)",
         "claims": DP_VERDICTS["claims"],
         "calibration": DP_VERDICTS["calibration"],
         "tables": [

@@ -1,14 +1,14 @@
-"""Train every seed of one (budget, depth) cell: Markov LM loss, then SCAN.
+"""Train every depth of one (budget, seed): pretraining, then SCAN fine-tuning.
 
-Output: cell (a directory). Params: runs, files (per seed, inside cell: curve, summary,
-model, vocab), device, code.
+Output: unit (a directory). Params: runs (one per depth), files (per depth, inside unit:
+curve, summary, model, vocab), device, code.
 """
 
-from papergrid.depth.jobs import train_cell
+from papergrid.depth.jobs import train_seed
 from papergrid.logs import setup_logging
 
 setup_logging(snakemake.log[0])
-train_cell(
+train_seed(
     snakemake.params.runs,
     snakemake.params.device,
     snakemake.threads,

@@ -3,10 +3,15 @@
 Within a budget d_model and the attention width stay fixed and only the feed-forward
 width shrinks as layers are added (Petty et al.): per block 4 d (norms) + 4 d^2
 (attention) + 2 d d_ff, so d_ff(n) = ((N - 2 d) / n - 4 d - 4 d^2) / (2 d), rounded.
+
+Each model is pretrained on a language, then fine-tuned on SCAN (Petty's protocol). One
+job per (budget, seed) trains every depth: every model's fine-tuning starts from a
+checkpoint matched to a pretraining loss that all of the seed's models reached.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,8 +47,11 @@ CONTRACT = RunContract(
         pa.field("val_loss", pa.float64()),
         *(pa.field(f"loss_{t}", pa.float64()) for t in COMPOSITION_TESTS if t != "id"),
         *(pa.field(f"acc_{t}", pa.float64()) for t in COMPOSITION_TESTS),  # greedy exact match
-        pa.field("lm_loss", pa.float64()),  # same shape trained on the Markov language
-        pa.field("lm_floor", pa.float64()),  # that language's entropy rate
+        pa.field("pretrain_loss", pa.float64()),  # held-out loss at the end of pretraining
+        pa.field("pretrain_floor", pa.float64()),  # the true source's loss, same sequences
+        pa.field("pretrain_target", pa.float64()),  # the loss matched at: highest final, per seed
+        pa.field("pretrain_step", pa.int64()),  # the checkpoint fine-tuning started from
+        pa.field("pretrain_start_loss", pa.float64()),  # its held-out pretraining loss
         pa.field("us_per_token", pa.float64()),  # inference latency, one thread
     ),
 )
@@ -106,30 +114,63 @@ def check_block(block: Mapping[str, Any]) -> None:
             f"depth.analysis.compare_depth: {analysis['compare_depth']} is not among "
             f"depth.grid.depth {depths}"
         )
+    missing = sorted(set(analysis["trend_depths"]) - set(depths))
+    if missing:
+        problems.append(
+            f"depth.analysis.trend_depths: {missing} not among depth.grid.depth {depths}"
+        )
     if len(block["grid"]["seed"]) < 2:
         problems.append("depth.grid.seed: needs at least 2 seeds for any interval")
+    pre = block["pretrain"]
+    if pre["train"]["eval_every"] > pre["train"]["steps"]:
+        problems.append(
+            f"depth.pretrain.train.eval_every: {pre['train']['eval_every']} is more than its "
+            f"steps ({pre['train']['steps']}): no checkpoint to match losses on"
+        )
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-def cell_runs(block: Mapping[str, Any], budget: int, depth: int) -> list[dict[str, Any]]:
-    """Resolved configs of every seed of one (budget, depth) cell."""
+def seed_runs(block: Mapping[str, Any], budget: int, seed: int) -> list[dict[str, Any]]:
+    """Resolved configs of every depth of one (budget, seed) job, shallowest first."""
     size = next(b for b in block["budgets"] if b["params"] == int(budget))
-    model = shape(size, int(depth))
-    return [
-        {
-            "budget": int(budget),
-            "depth": int(depth),
-            "seed": int(seed),
-            "model": model,
-            "narrow": model["d_ff"] < model["d_model"],
-            "train": {**block["train"], "seed": int(seed), "checkpoint_every": 0},
-            "scan": dict(block["scan"]),
-            "lm_train": {**block["lm"]["train"], "seed": int(seed), "checkpoint_every": 0},
-            "markov": dict(block["lm"]["markov"]),
-        }
-        for seed in block["grid"]["seed"]
-    ]
+    pre = block["pretrain"]
+    runs = []
+    for depth in sorted(int(d) for d in block["grid"]["depth"]):
+        model = shape(size, depth)
+        runs.append(
+            {
+                "budget": int(budget),
+                "depth": depth,
+                "seed": int(seed),
+                "model": model,
+                "narrow": model["d_ff"] < model["d_model"],
+                "pretrain": {
+                    "dyck": dict(pre["dyck"]),
+                    "train": {**pre["train"], "seed": int(seed), "checkpoint_every": 0},
+                    "match": bool(pre["match"]),
+                },
+                "train": {**block["train"], "seed": int(seed), "checkpoint_every": 0},
+                "scan": dict(block["scan"]),
+            }
+        )
+    return runs
+
+
+SCAN_COMMANDS = 20_910  # every SCAN command: the most a job can decode when scoring all
+
+
+def equivalent_steps(run: Mapping[str, Any], seq_len: int) -> int:
+    """Fine-tuning steps that cost as much as the whole run: pretraining, fine-tuning and
+    greedy decoding of the test commands (a forward pass per generated token, counted as
+    a third of a training token; generous, for a resource request)."""
+    per_step = run["train"]["batch_size"] * seq_len
+    pre = run["pretrain"]["train"]
+    pre_tokens = pre["steps"] * pre["batch_size"] * run["pretrain"]["dyck"]["seq_len"]
+    n_eval = run["scan"]["n_eval"]
+    commands = SCAN_COMMANDS if n_eval is None else 4 * n_eval
+    decode_tokens = commands * seq_len * seq_len / 3
+    return run["train"]["steps"] + math.ceil((pre_tokens + decode_tokens) / per_step)
 
 
 def run_id(run: Mapping[str, Any]) -> str:

@@ -9,7 +9,7 @@ import seaborn as sns
 
 from papergrid import plotting
 from papergrid.contract import read_frame
-from papergrid.depth.analysis import COMPOSITIONAL, ok_runs, with_ood
+from papergrid.depth.analysis import LEXICAL, STRUCTURAL, ok_runs
 from papergrid.depth.grid import CONTRACT
 from papergrid.fit import SATURATING_POWER_LAW
 from papergrid.io import save_figure
@@ -30,6 +30,14 @@ def _mark_narrow(ax, runs: pd.DataFrame) -> None:
         ax.axvspan(d / 1.15, d * 1.15, color="grey", alpha=0.12, lw=0)
 
 
+SPLIT_LABELS = {
+    "id": "in-distribution",
+    LEXICAL: f"{LEXICAL} (lexical)",
+    STRUCTURAL: f"{STRUCTURAL} (structural)",
+    "length": "length",
+}
+
+
 def accuracy_figure(runs: pd.DataFrame):
     """Exact match versus depth per budget and test split; every seed drawn, means joined.
     Shaded depths have d_ff < d_model."""
@@ -41,7 +49,8 @@ def accuracy_figure(runs: pd.DataFrame):
         var_name="split",
         value_name="accuracy",
     )
-    long["split"] = long["split"].str.removeprefix("acc_")
+    long["split"] = long["split"].str.removeprefix("acc_").map(SPLIT_LABELS)
+    order = [SPLIT_LABELS[t] for t in COMPOSITION_TESTS]
     fig, panels = _panels(ok)
     for ax, budget in panels:
         sub = long[long["budget"] == budget]
@@ -50,7 +59,7 @@ def accuracy_figure(runs: pd.DataFrame):
             x="depth",
             y="accuracy",
             hue="split",
-            hue_order=list(COMPOSITION_TESTS),
+            hue_order=order,
             errorbar=None,
             ax=ax,
             legend=False,
@@ -60,7 +69,7 @@ def accuracy_figure(runs: pd.DataFrame):
             x="depth",
             y="accuracy",
             hue="split",
-            hue_order=list(COMPOSITION_TESTS),
+            hue_order=order,
             alpha=0.6,
             s=18,
             ax=ax,
@@ -77,40 +86,40 @@ def accuracy_figure(runs: pd.DataFrame):
 
 
 def loss_figure(runs: pd.DataFrame, fits: pd.DataFrame):
-    """Markov LM loss versus depth per budget, with the fitted saturating law and the
-    language's entropy floor."""
+    """Final pretraining loss versus depth per budget, with the fitted saturating law and
+    the true source's loss on the same held-out sequences."""
     plotting.setup()
     ok = ok_runs(runs)
     fig, panels = _panels(ok)
     for ax, budget in panels:
         sub = ok[ok["budget"] == budget]
-        sns.scatterplot(data=sub, x="depth", y="lm_loss", ax=ax, s=20, alpha=0.7)
-        sel = fits[(fits["budget"] == budget) & (fits["metric"] == "lm_loss")]
+        sns.scatterplot(data=sub, x="depth", y="pretrain_loss", ax=ax, s=20, alpha=0.7)
+        sel = fits[(fits["budget"] == budget) & (fits["metric"] == "pretrain_loss")]
         params = dict(zip(sel["param"], sel["value"], strict=True))
         if {"L_inf", "c", "k"} <= params.keys():
             d = np.geomspace(sub["depth"].min(), sub["depth"].max(), 60)
             p = {k: params[k] for k in ("L_inf", "c", "k")}
             ax.plot(d, SATURATING_POWER_LAW({"x": d}, **p), lw=1.2, label="fit")
-        ax.axhline(sub["lm_floor"].iloc[0], ls=":", color="grey", lw=1, label="entropy rate")
+        ax.axhline(sub["pretrain_floor"].iloc[0], ls=":", color="grey", lw=1, label="true source")
         _mark_narrow(ax, sub)
         ax.set_xscale("log", base=2)
         plotting.label_at(ax, sub["depth"])
         ax.set_title(f"budget {budget:,}")
-        ax.set_ylabel("held-out LM loss (nats)")
+        ax.set_ylabel("held-out pretraining loss (nats)")
         ax.legend(fontsize=7)
     return fig
 
 
 def matched_loss_figure(runs: pd.DataFrame):
-    """Compositional accuracy versus in-distribution SCAN loss, coloured by depth: at equal
+    """Lexical exact match versus in-distribution SCAN loss, coloured by depth: at equal
     ID loss, do deeper models generalise better?"""
     plotting.setup()
-    ok = with_ood(ok_runs(runs))
+    ok = ok_runs(runs)
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     sns.scatterplot(
         data=ok,
         x="val_loss",
-        y="acc_ood",
+        y=f"acc_{LEXICAL}",
         hue="depth",
         style="budget",
         palette="viridis",
@@ -118,7 +127,7 @@ def matched_loss_figure(runs: pd.DataFrame):
     )
     ax.set_xscale("log")
     ax.set_xlabel("in-distribution SCAN loss (action tokens)")
-    ax.set_ylabel(f"OOD exact match (mean of {', '.join(COMPOSITIONAL)})")
+    ax.set_ylabel(f"exact match on {LEXICAL} (lexical)")
     return fig
 
 

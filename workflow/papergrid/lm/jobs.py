@@ -61,6 +61,7 @@ def train_lm_run(
     linear_factory=None,
     kv_transform=None,
     after_train: Callable[[GPT, Prepared], dict[str, float]] | None = None,
+    summary_extra: Mapping[str, float] | None = None,
     data: Prepared | None = None,
     init_state: Mapping[str, torch.Tensor] | None = None,
     block_size: int | None = None,
@@ -70,7 +71,9 @@ def train_lm_run(
     ``run`` is the experiment's whole resolved run config (as its grid built it): with a
     hash of the initial weights it makes the run's ``config_hash``.
     ``linear_factory`` and ``kv_transform`` go to the model (quantised layers, say);
-    ``after_train(model, data)`` returns extra summary metrics (post-training evaluations).
+    ``after_train(model, data)`` returns extra summary metrics (post-training evaluations);
+    ``summary_extra`` holds summary values known before training (what a run started
+    from, say), written whatever the run's status.
     Fine-tuning passes its own ``data`` (built on the base model's tokenizer), the base
     weights as ``init_state`` and the base model's ``block_size``; ``source`` then only
     labels the run.
@@ -118,7 +121,7 @@ def train_lm_run(
         "code_hash": code_hash,
         **grid,
     }
-    last = dict(result.curve[-1])
+    last = {**(summary_extra or {}), **result.curve[-1]}
     if data.final is not None and result.status == "ok":
         model.eval()
         with torch.no_grad():

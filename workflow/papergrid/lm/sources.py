@@ -130,18 +130,20 @@ def scan_composition_source(cfg: Mapping[str, Any], batch_size: int, seed: int) 
     """SCAN as a prefix LM on :func:`scan.composition_split`: one model, every test split.
 
     Evaluations during training are teacher-forced losses (cheap); the final evaluation
-    adds greedy exact match on up to ``n_eval`` commands of each test split.
+    adds greedy exact match on up to ``n_eval`` commands of each test split (None: all).
     """
     train, tests = scan.composition_split(
         seed=cfg["split_seed"],
         extra_jump=cfg["extra_jump"],
         max_train_actions=cfg["max_train_actions"],
         id_fraction=cfg["id_fraction"],
+        extra_weighting=cfg["extra_weighting"],
     )
     tok = Tokenizer.build("word", [f"{e.command} {e.actions}" for e in scan.all_examples()])
     rng = np.random.default_rng(cfg["split_seed"])
+    n_eval = cfg["n_eval"]  # None scores every test command
     held = {
-        name: scan_pairs(tok, [ex[i] for i in sorted(rng.permutation(len(ex))[: cfg["n_eval"]])])
+        name: scan_pairs(tok, [ex[i] for i in sorted(rng.permutation(len(ex))[:n_eval])])
         for name, ex in tests.items()
     }
     pad, stop = tok.id(PAD), tok.id(EOS)

@@ -14,6 +14,24 @@ import numpy as np
 PRIMITIVES = {"walk": "I_WALK", "look": "I_LOOK", "run": "I_RUN", "jump": "I_JUMP"}
 TURNS = {"left": "I_TURN_LEFT", "right": "I_TURN_RIGHT"}
 SPLITS = ("simple", "length", "add_jump", "around_right")
+EXTRA_WEIGHTINGS = ("official", "once")
+"""How extra composite jump examples are weighted in train. official: as Lake and Baroni's
+with_additional_examples files, the bare "jump" and each extra example share the jump rows
+equally (at 8 extras each appears ~163 times); once: the bare jump keeps every jump row
+and each extra appears once."""
+
+
+def jump_rows(bare: Example, extras: list[Example], total: int, weighting: str) -> list[Example]:
+    """The rows of "jump" examples in train: ``total`` rows of the bare jump, with
+    ``extras`` weighted as ``weighting`` says (see :data:`EXTRA_WEIGHTINGS`)."""
+    if weighting == "once":
+        return [bare] * total + list(extras)
+    if weighting == "official":
+        copies = max(1, round(total / (len(extras) + 1)))
+        return [e for e in [bare, *extras] for _ in range(copies)]
+    raise ValueError(
+        f"unknown extra-jump weighting {weighting!r}; allowed: {list(EXTRA_WEIGHTINGS)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,11 @@ def all_examples() -> list[Example]:
 
 
 def split(
-    name: str, seed: int = 0, extra_jump: int = 0, bare_jump_copies: int = 1467
+    name: str,
+    seed: int = 0,
+    extra_jump: int = 0,
+    bare_jump_copies: int = 1467,
+    extra_weighting: str = "once",
 ) -> tuple[list[Example], list[Example]]:
     """(train, test) of a standard split.
 
@@ -72,7 +94,8 @@ def split(
     - length: train outputs of at most 22 actions (16,990 / 3,920).
     - add_jump: every command without "jump" plus bare "jump" repeated ``bare_jump_copies``
       times (14,670 / 7,706 as published); ``extra_jump`` composite jump commands, drawn
-      with ``seed``, move from test to train to lift the result off the floor.
+      with ``seed``, move from test to train to lift the result off the floor, weighted as
+      ``extra_weighting`` says (:data:`EXTRA_WEIGHTINGS`).
     - around_right: Loula et al.'s template split (15,225 / 4,476; see :func:`around_right`).
     """
     data = all_examples()
@@ -89,7 +112,8 @@ def split(
         if not 0 <= extra_jump <= len(composite):
             raise ValueError(f"extra_jump must be in [0, {len(composite)}], got {extra_jump}")
         picked = set(np.random.default_rng(seed).choice(len(composite), extra_jump, replace=False))
-        train = no_jump + [bare] * bare_jump_copies + [composite[i] for i in sorted(picked)]
+        extras = [composite[i] for i in sorted(picked)]
+        train = no_jump + jump_rows(bare, extras, bare_jump_copies, extra_weighting)
         return train, [e for i, e in enumerate(composite) if i not in picked]
     if name == "around_right":
         return around_right()
@@ -119,13 +143,15 @@ def composition_split(
     max_train_actions: int = 22,
     id_fraction: float = 0.1,
     bare_jump_share: float = 0.1,
+    extra_weighting: str = "official",
 ) -> tuple[list[Example], dict[str, list[Example]]]:
     """One training set held out from three compositional tests at once, so a single
     model is scored on every split (the standard splits each need their own model).
 
     Train has no "around right", no composite "jump" command (but bare "jump", repeated
-    to ``bare_jump_share`` of train as in add_jump, plus ``extra_jump`` composite ones)
-    and no output longer than ``max_train_actions``. Each test breaks exactly one rule:
+    to ``bare_jump_share`` of train as in add_jump, with ``extra_jump`` composite ones
+    weighted as ``extra_weighting`` says) and no output longer than ``max_train_actions``.
+    Each test breaks exactly one rule:
 
     - id: a random ``id_fraction`` of the commands that break none (never trained on);
     - around_right: primitive verbs around right (not "turn around right" alone, as in
@@ -149,14 +175,18 @@ def composition_split(
     if not 0 <= extra_jump <= len(jumps):
         raise ValueError(f"extra_jump must be in [0, {len(jumps)}], got {extra_jump}")
     picked = set(rng.choice(len(jumps), extra_jump, replace=False).tolist())
-    clean = [e for e in data if not (around_right_(e) or jump(e) or long(e))]
+    # the bare jump is train's own rows below: neither an id test command nor a second copy
+    clean = [
+        e for e in data if not (around_right_(e) or jump(e) or long(e)) and e.command != "jump"
+    ]
     order = rng.permutation(len(clean))
     n_id = int(round(id_fraction * len(clean)))
     held = set(order[:n_id].tolist())
     train = [e for i, e in enumerate(clean) if i not in held]
-    train += [jumps[i] for i in sorted(picked)]
     bare = next(e for e in data if e.command == "jump")
-    train += [bare] * int(round(bare_jump_share * len(train)))
+    extras = [jumps[i] for i in sorted(picked)]
+    total = int(round(bare_jump_share * (len(train) + len(extras))))
+    train += jump_rows(bare, extras, total, extra_weighting)
     tests = {
         "id": [clean[i] for i in sorted(held)],
         "around_right": [
