@@ -102,7 +102,9 @@ def fit_markdown(table: pd.DataFrame, depths: pd.DataFrame) -> str:
         "pretraining loss among the seed's depths (match_gap: its loss minus that target); "
         "lexical_gain_per_us: exact match on add_jump gained from the previous depth per "
         "added microsecond of inference per token.\n\n"
-        + markdown_table(depths, list(depths.columns))
+        + markdown_table(
+            depths.assign(budget=depths["budget"].map("{:,}".format)), list(depths.columns)
+        )
         + "\n"
     )
     if table.empty:

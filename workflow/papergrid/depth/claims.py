@@ -377,7 +377,7 @@ def claim_specs(
                 statement=f"budget {budget}: the deepest, narrowest model ({deepest} layers, "
                 f"d_ff < d_model) models language worse than {compare_depth} layers",
                 statistic=f"final pretraining loss, depth {deepest} minus depth "
-                f"{compare_depth} (Welch t)",
+                f"{compare_depth}, paired by seed (t)",
                 rule=Rule("above", sesoi_lm),
                 sesoi=sesoi_lm,
                 sesoi_note="1% in perplexity",
@@ -402,8 +402,8 @@ def claim_specs(
                 claim_id=f"depth_helps_at_matched_loss_b{budget}",
                 statement=f"budget {budget}: the lexical benefit of depth survives at matched "
                 "in-distribution loss",
-                statistic=f"coefficient of log2(depth) in {LEXICAL} exact match ~ ID loss + "
-                "log2(depth) (OLS t over runs)",
+                statistic=f"coefficient of log2(depth) in {LEXICAL} exact match ~ seed + ID "
+                f"loss + log2(depth) over {span} (OLS t over runs)",
                 rule=Rule("above", sesoi_slope),
                 sesoi=sesoi_slope,
                 sesoi_note="one point of exact match per doubling of depth",
