@@ -4,8 +4,9 @@ Each sequence starts with an empty stack. While the stack is empty the next toke
 one of ``k`` bracket types uniformly; at ``max_depth`` it closes the top bracket; otherwise
 it opens a uniform type with probability ``p_open`` and closes the top with 1 - p_open.
 Which bracket closes is determined by the stack, so predicting it needs the matching
-unclosed bracket found across any distance: the kind of nesting that stacked layers
-handle better than one (depth changes this language's loss; a Markov chain's it does not).
+unclosed bracket found across any distance: long-range nesting that a Markov chain lacks.
+Depth moves this language's loss (in the default depth grid, deep narrow models learn it
+slower; docs/depth.md), where the first design's Markov language's did not move.
 
 Every token's true log-probability given its prefix is returned with the sample, so the
 floor a perfect model reaches on given sequences is their mean negative log-probability,
