@@ -6,6 +6,8 @@ import pytest
 from papergrid.fit import (
     CHINCHILLA,
     POWER_LAW,
+    PRECISION_CONTRAST,
+    PRECISION_EXCESS,
     PRECISION_TRAINING,
     PTQ_DEGRADATION,
     SATURATING_POWER_LAW,
@@ -32,6 +34,8 @@ FORMS = {
         PTQ_DEGRADATION,
         {"C_T": 0.0598, "gamma_D": 0.5068, "gamma_N": 0.3439, "gamma_post": 0.5907},
     ),
+    "precision_excess": (PRECISION_EXCESS, {"A": 4.299e3, "alpha": 0.4965, "B": 1.806e4}),
+    "precision_contrast": (PRECISION_CONTRAST, {"gamma": 2.6745}),
 }
 
 
@@ -48,6 +52,9 @@ def design(form: Form, rng: np.random.Generator, n: int = 60) -> dict[str, np.nd
         )
         out = dict(zip(("N", "D", "P"), grid.reshape(3, -1), strict=True))
         return {**out, "k": np.where(np.arange(out["N"].size) % 2 == 0, 1.0, 3.0)}
+    if form.variables == ("u", "alpha", "P", "k"):  # within-cell contrasts, k = 1 and 3
+        u, p, k = np.meshgrid(np.geomspace(0.01, 1.0, 4), [2.0, 3.0, 4.0, 6.0, 8.0], [1.0, 3.0])
+        return {"u": u.ravel(), "alpha": np.full(u.size, 0.4965), "P": p.ravel(), "k": k.ravel()}
     if form.variables == ("N", "D", "P_post"):
         grid = np.array(
             np.meshgrid(

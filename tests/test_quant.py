@@ -4,6 +4,7 @@ import torch
 from papergrid.lm.model import GPT, GPTConfig
 from papergrid.precision.quant import (
     QuantLinear,
+    fake_quant,
     fake_quant_per_channel,
     fake_quant_per_tensor,
     kv_quantiser,
@@ -69,3 +70,25 @@ def test_model_hooks_and_rtn_ptq():
     assert torch.equal(plain.wte.weight, emb)
     with pytest.raises(ValueError, match="bits"):
         fake_quant_per_tensor(torch.ones(2), 1)
+
+
+def test_quant_linear_takes_float_formats_and_int_names():
+    from papergrid.precision.formats import get_format, representable
+
+    torch.manual_seed(0)
+    layer = QuantLinear(8, 4, w_bits="e2m1", a_bits="int4")
+    assert layer.w_bits == "e2m1" and layer.a_bits == 4
+    x = torch.randn(2, 8)
+    fmt = get_format("e2m1")
+    w = layer.weight.detach()
+    scale = fmt.max_value / w.abs().amax(dim=1, keepdim=True)
+    wq = fake_quant(w, "e2m1", 0)
+    # every quantised weight, rescaled, is one of the format's values
+    grid = representable(fmt).float()
+    scaled = (wq * scale).flatten()
+    assert torch.all(torch.min((scaled[:, None] - grid[None, :]).abs(), dim=1).values < 1e-5)
+    expected = reference_quant(x, 4, None) @ wq.T
+    assert torch.allclose(layer(x), expected, atol=1e-5)
+    kv = kv_quantiser("e4m3")(x)
+    assert torch.allclose(kv, fake_quant(x, "e4m3", None))
+    assert not torch.equal(kv, x)

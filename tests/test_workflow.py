@@ -69,24 +69,32 @@ def test_lm_demo_trains_one_model_per_source(smoke_run):
 def test_precision_grid_fits_and_claims(smoke_run):
     import math
 
+    from papergrid.precision.capacity import CONTRACT as C_CONTRACT
     from papergrid.precision.grid import CONTRACT as P_CONTRACT
 
     res = smoke_run.path / "results/precision"
     runs = read_checked(res / "runs.parquet", P_CONTRACT.summary_schema()).to_pandas()
-    assert len(runs) == 2 * 2 * 3  # size x D/N x training precision
-    assert set(runs["train_bits"]) == {4.0, 8.0, math.inf}
-    assert (runs.loc[runs["train_bits"] == math.inf, "n_quantised"] == 0).all()
-    assert (runs.loc[runs["train_bits"] == 4.0, "n_quantised"] == 3).all()
+    # D/N x seed x settings: 11 at d_model 4 (the one-tensor sweeps), 5 at 8
+    assert len(runs) == 2 * 2 * (11 + 5)
+    assert set(runs["train_bits"]) == {3.0, 4.0, 8.0, math.inf}
+    by = runs.groupby("setting")["n_quantised"].first()
+    assert by["fp"] == 0 and by["int4"] == 3 and by["e2m1"] == 3 and by["kv3"] == 1
+    assert set(runs.loc[runs["setting"] == "e2m1", "number_format"]) == {"float"}
+    # the runs of a cell share their seed's data: one exact floor for every run
+    assert runs["val_floor"].nunique() == 1 and (runs["val_floor"] < runs["val_unigram"]).all()
     # every (N, D) point trained on its own schedule: tokens follow D/N
     ratio = runs["tokens"] / (runs["tokens_per_param"] * runs["n_params"])
-    assert ((ratio >= 1) & (ratio < 1.5)).all()
+    assert ((ratio >= 1) & (ratio < 2)).all()
     fits = pd.read_parquet(res / "fits.parquet")
-    assert set(fits["law"]) == {"training", "ptq"}
-    assert set(fits["status"]) <= {"ok", "not_converged", "on_bound", "failed"}
+    groups = {"contrast (int)", "contrast (float)", "contrast (w)", "contrast (a)"}
+    assert groups | {"unquantised", "contrast (kv)", "ptq"} == set(fits["law"])
+    assert "E" not in set(fits.loc[fits["law"] == "unquantised", "param"])
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
-    assert len(claims) == 4 and (res / "calibration.md").exists()
-    assert "entropy floor" in (res / "fits.md").read_text()
-    for fig in ("loss", "neff", "ptq", "residuals"):
+    assert len(claims) == 10 and (res / "calibration.md").exists()
+    assert "exact floor" in (res / "fits.md").read_text()
+    capacity = read_checked(res / "capacity.parquet", C_CONTRACT.summary_schema()).to_pandas()
+    assert len(capacity) == 2 * 2 and (capacity["bits_stored_fp"] >= 0).all()
+    for fig in ("loss", "neff", "ptq", "residuals", "capacity"):
         assert (res / f"figures/{fig}.png").exists()
 
 
@@ -95,18 +103,22 @@ def test_unpacked_runs_are_jobs_of_their_own_with_the_same_metrics(tmp_path, smo
 
     def one_cell_unpacked(cfg):
         cfg["precision"]["pack"] = False
-        cfg["precision"]["grid"].update(d_model=[4], tokens_per_param=[2])
+        cfg["precision"]["grid"].update(d_model=[4], seeds=[1], marginal_d_model=[])
 
     set_smoke(wf, one_cell_unpacked)
     jobs = parse_dry_run(wf.snakemake("-n", "precision_aggregate").stdout)
-    assert sorted(j["bits"] for j in jobs["precision_train"]) == ["4", "8", "fp"]
+    settings = ["e2m1", "fp", "int3", "int4", "int8"]
+    assert sorted(j["setting"] for j in jobs["precision_train"]) == sorted(settings * 2)
+    assert {j["seed"] for j in jobs["precision_train"]} == {"1"}
     wf.snakemake("--cores", "2", "precision_aggregate")
-    assert (tmp_path / "results/logs/precision/train/d4_r2_p8.log").exists()
+    assert (tmp_path / "results/logs/precision/train/d4_r2_s1_int8.log").exists()
     unpacked = pd.read_parquet(tmp_path / "results/precision/runs.parquet")
     packed = pd.read_parquet(smoke_run.path / "results/precision/runs.parquet")
-    packed = packed[(packed["d_model"] == 4) & (packed["tokens_per_param"] == 2)]
+    packed = packed[
+        (packed["d_model"] == 4) & (packed["seed"] == 1) & packed["setting"].isin(settings)
+    ]
     unpacked, packed = (t.sort_values("run_id").reset_index(drop=True) for t in (unpacked, packed))
-    assert list(unpacked["run_id"]) == list(packed["run_id"]) and len(packed) == 3
+    assert list(unpacked["run_id"]) == list(packed["run_id"]) and len(packed) == 10
     pd.testing.assert_frame_equal(
         unpacked.drop(columns="wall_seconds"), packed.drop(columns="wall_seconds")
     )

@@ -20,6 +20,7 @@ import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import minimize
@@ -235,6 +236,68 @@ PRECISION_TRAINING = Form(
 not a parameter: 1 for weight-only QAT, 3 for fully low-precision training."""
 
 
+def _excess(x, p):
+    return p["A"] * x["N"] ** (-p["alpha"]) + p["B"] * x["D"] ** (-p["alpha"])
+
+
+def _excess_grad(x, p):
+    n_term = x["N"] ** (-p["alpha"])
+    d_term = x["D"] ** (-p["alpha"])
+    return {
+        "A": n_term,
+        "alpha": -p["A"] * n_term * cached_log(x, "N") - p["B"] * d_term * cached_log(x, "D"),
+        "B": d_term,
+    }
+
+
+PRECISION_EXCESS = Form(
+    name="precision_excess",
+    formula="L - E = A * N^-alpha + B * D^-alpha  (E: the exact entropy floor, not fitted)",
+    variables=("N", "D"),
+    params=(
+        Param("A", 1e-3, 1e9, starts=(1e1, 1e3, 1e5), log=True),
+        Param("alpha", 0.01, 2.0, starts=(0.2, 0.5)),
+        Param("B", 1e-3, 1e9, starts=(1e1, 1e3, 1e5), log=True),
+    ),
+    predict=_excess,
+    gradient=_excess_grad,
+    positive=("N", "D"),
+)
+"""Kumar et al.'s law for unquantised runs (alpha = beta tied) with E known: fitted to the
+loss above the source's exact floor, so E cannot absorb what the power laws should."""
+
+
+def _contrast(x, p):
+    f = _neff_fraction(x["P"], p["gamma"])
+    return x["u"] * (f ** (-x["k"] * x["alpha"]) - 1)
+
+
+def _contrast_grad(x, p):
+    g = p["gamma"]
+    e = np.exp(-x["P"] / g)
+    f = 1 - e
+    # d f / d gamma = -exp(-P/gamma) P / gamma^2
+    df = -e * x["P"] / g**2
+    ka = x["k"] * x["alpha"]
+    return {"gamma": x["u"] * (-ka) * f ** (-ka - 1) * df}
+
+
+PRECISION_CONTRAST = Form(
+    name="precision_contrast",
+    formula="L(P) - L(unquantised) = u * ((1 - exp(-P / gamma))^(-k alpha) - 1),  "
+    "u = A N^-alpha from the unquantised law",
+    variables=("u", "alpha", "P", "k"),
+    params=(Param("gamma", 0.05, 20.0, starts=(0.5, 1.0, 3.0), log=True),),
+    predict=_contrast,
+    gradient=_contrast_grad,
+    positive=("u", "alpha", "P"),
+)
+"""Within-cell form of Kumar's Eq. 4: a quantised run minus the unquantised run of its
+cell (same size, data, seed and initialisation). The B D^-beta + E terms cancel, so gamma
+is read from what quantisation alone costs; u and alpha come from
+:data:`PRECISION_EXCESS` fitted to the unquantised runs."""
+
+
 def compute_optimal_bits(gamma: float, k: float) -> float:
     """P* minimising the fitted law at fixed compute C proportional to N * D * P.
 
@@ -246,8 +309,14 @@ def compute_optimal_bits(gamma: float, k: float) -> float:
     """
     if k <= 1:
         return 0.0
+    return float(gamma * _optimal_x(float(k)))
+
+
+@lru_cache(maxsize=16)
+def _optimal_x(k: float) -> float:
+    """x*(k), the maximiser of (1 - exp(-x))^k / x (intervals call this thousands of times)."""
     xs = np.linspace(1e-3, 50, 200_001)
-    return float(gamma * xs[np.argmax((1 - np.exp(-xs)) ** k / xs)])
+    return float(xs[np.argmax((1 - np.exp(-xs)) ** k / xs)])
 
 
 def _ptq(x, p):

@@ -1,4 +1,4 @@
-"""Draw the precision figures from the runs and fit tables."""
+"""Draw the precision figures from the runs, fit and capacity tables."""
 
 from papergrid.logs import setup_logging
 from papergrid.precision.plots import figures_job
@@ -7,5 +7,6 @@ setup_logging(snakemake.log[0])
 figures_job(
     snakemake.input.runs,
     snakemake.input.fits,
-    {k: snakemake.output[k] for k in ("loss", "neff", "ptq", "residuals")},
+    snakemake.input.capacity,
+    {k: snakemake.output[k] for k in ("loss", "neff", "ptq", "residuals", "capacity")},
 )

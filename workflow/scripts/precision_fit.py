@@ -1,4 +1,6 @@
-"""Fit the training and PTQ laws. Input: runs. Outputs: fits (Parquet, Markdown)."""
+"""Fit the unquantised law (E fixed), each setting group's gamma and the PTQ law.
+
+Input: runs. Outputs: fits (Parquet, Markdown)."""
 
 from papergrid.logs import setup_logging
 from papergrid.precision.analysis import fit_job
@@ -11,5 +13,4 @@ fit_job(
     snakemake.threads,
     snakemake.output.parquet,
     snakemake.output.md,
-    snakemake.params.markov,
 )

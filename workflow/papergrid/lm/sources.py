@@ -91,7 +91,15 @@ def markov(cfg: Mapping[str, Any], batch_size: int, seed: int) -> Prepared:
         return {"val_loss": loss.item()}
 
     tok = Tokenizer("symbol", tuple(f"s{i}" for i in range(src.vocab)))
-    return Prepared(tok, batches, evaluate, cfg["seq_len"], {"entropy_floor": src.entropy_rate})
+    # the loss the true source itself gets on these very sequences and targets: the exact
+    # floor of val_loss (the entropy rate is its expectation)
+    val_floor = float(-src.log_prob(val.numpy()).mean())
+    meta = {
+        "entropy_floor": src.entropy_rate,
+        "val_floor": val_floor,
+        "unigram": src.unigram_entropy,
+    }
+    return Prepared(tok, batches, evaluate, cfg["seq_len"], meta)
 
 
 def scan_pairs(tok: Tokenizer, examples: Sequence[scan.Example]):

@@ -1,62 +1,268 @@
 """Fits of the precision experiment, from the aggregated runs table (claims:
-papergrid.precision.claims)."""
+papergrid.precision.claims).
+
+Two stages, so that each parameter is read where the grid identifies it:
+1. the unquantised runs fix the data and size terms: L - E = A N^-alpha + B D^-alpha with
+   E the exact floor of the validation targets (the true source's loss on them), never
+   fitted;
+2. every quantised run minus the unquantised run of its cell (same size, D, seed,
+   initialisation and data: a within-cell contrast) gives gamma of its setting group
+   (integer, floating point, or one tensor type alone) through Kumar's N_eff.
+A run that did not learn (NaN, or a held-out loss no better than the unigram level: it
+never used its context, as Kumar's diverged low-precision runs) is left out and counted.
+"""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from papergrid.contract import read_frame
-from papergrid.fit import (
-    PRECISION_TRAINING,
-    PTQ_DEGRADATION,
-    FitResult,
-    fit_form,
-)
+from papergrid.fit import PRECISION_CONTRAST, PRECISION_EXCESS, PTQ_DEGRADATION, fit_form
 from papergrid.io import write_parquet, write_text
-from papergrid.lm.data.markov import MarkovSource
 from papergrid.precision.grid import CONTRACT, PTQ_BITS
+from papergrid.stats import Evidence, no_evidence
 from papergrid.tables import FIT_COLUMNS, markdown_table
 
 EXPERIMENT = "precision"
+CELL = ["d_model", "tokens_per_param", "seed"]
+# setting group: (number_format, quantised tensor types) of its runs
+GROUPS = {
+    "int": ("int", "w+a+kv"),
+    "float": ("float", "w+a+kv"),
+    "w": ("int", "w"),
+    "a": ("int", "a"),
+    "kv": ("int", "kv"),
+}
 
 
 def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["status"] == "ok"]
 
 
-def training_law_inputs(runs: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The training law's variables for each run, as the fit and its residual plot see them."""
-    return {
-        "N": runs["n_params"].to_numpy(float),
-        "D": runs["tokens"].to_numpy(float),
-        "P": runs["train_bits"].to_numpy(float),
-        "k": runs["n_quantised"].to_numpy(float),
-    }
+def unigram_level(runs: pd.DataFrame) -> float:
+    """The language's unigram entropy (every run's summary carries it)."""
+    values = runs["val_unigram"].dropna()
+    return float(values.median()) if len(values) else math.nan
 
 
-def fit_training_law(runs: pd.DataFrame, *, n_boot: int, level: float, n_jobs: int) -> FitResult:
-    """L(N, D, P) on every ok run; the largest N is held out in a second fit to report ARE."""
-    ok = ok_runs(runs)
-    x = training_law_inputs(ok)
-    return fit_form(
-        PRECISION_TRAINING,
-        x,
-        ok["val_loss"].to_numpy(float),
-        n_boot=n_boot,
-        level=level,
-        max_starts=64,
-        heldout=x["N"] == x["N"].max(),
-        n_jobs=n_jobs,
+def learned(runs: pd.DataFrame, unigram: float) -> pd.Series:
+    """ok runs whose held-out loss beats the unigram level."""
+    return (runs["status"] == "ok") & (runs["val_loss"] < unigram)
+
+
+def floor(runs: pd.DataFrame) -> float:
+    """E: the exact floor of the validation targets (one set of sequences for every run)."""
+    values = runs["val_floor"].dropna().unique()
+    if len(values) == 0:
+        return math.nan
+    return float(np.median(values))
+
+
+@dataclass(frozen=True)
+class Excess:
+    """The unquantised law L = A N^-alpha + B D^-alpha + E (E known)."""
+
+    A: float
+    alpha: float
+    B: float
+    E: float
+    status: str
+
+    def u(self, n: np.ndarray) -> np.ndarray:
+        """The size term A N^-alpha: what a cell's contrast is measured against."""
+        return self.A * np.asarray(n, float) ** (-self.alpha)
+
+    def loss(self, n, d, n_eff=None) -> np.ndarray:
+        n_eff = n if n_eff is None else n_eff
+        return self.u(n_eff) + self.B * np.asarray(d, float) ** (-self.alpha) + self.E
+
+
+def fp_runs(runs: pd.DataFrame, unigram: float) -> pd.DataFrame:
+    keep = learned(runs, unigram) & (runs["number_format"] == "fp")
+    return runs[keep]
+
+
+def fit_excess(
+    runs: pd.DataFrame, unigram: float, *, n_boot: int = 0, level: float = 0.95, n_jobs: int = 1
+):
+    """Stage 1 on the unquantised runs; (Excess, the FitResult), bootstrap over cells
+    (one unquantised run each) when ``n_boot`` > 0."""
+    fp = fp_runs(runs, unigram)
+    e = floor(runs)
+    if len(fp) < len(PRECISION_EXCESS.params) + 1:
+        return Excess(math.nan, math.nan, math.nan, e, "failed"), None
+    key = np.column_stack(
+        [fp["n_params"].to_numpy(float), fp["tokens"].to_numpy(float), fp["val_loss"]]
+    )
+    return _fit_excess(key.tobytes(), e, n_boot, level, n_jobs)
+
+
+@lru_cache(maxsize=8)
+def _fit_excess(key: bytes, e: float, n_boot: int, level: float, n_jobs: int):
+    # a calibration plants effects in the quantised runs only: the unquantised runs, and
+    # so this fit, repeat across its draws
+    n, d, loss = np.frombuffer(key).reshape(-1, 3).T
+    fit = fit_form(
+        PRECISION_EXCESS, {"N": n, "D": d}, loss - e, n_boot=n_boot, level=level, n_jobs=n_jobs
+    )
+    p = fit.params
+    law = Excess(
+        p.get("A", math.nan), p.get("alpha", math.nan), p.get("B", math.nan), e, fit.status
+    )
+    return law, fit
+
+
+def contrast_table(runs: pd.DataFrame, law: Excess, unigram: float) -> pd.DataFrame:
+    """Every quantised run against the unquantised run of its cell: delta (nats), the
+    cell's size term u, the setting group, and whether the run learned."""
+    ok = learned(runs, unigram)
+    fp = runs[ok & (runs["number_format"] == "fp")].set_index(CELL)["val_loss"]
+    q = runs[(runs["number_format"] != "fp") & (runs["status"].notna())].copy()
+    q = q[q.set_index(CELL).index.isin(fp.index)]
+    q["learned"] = ok.loc[q.index].to_numpy()
+    q["fp_loss"] = fp.reindex(pd.MultiIndex.from_frame(q[CELL])).to_numpy()
+    q["delta"] = q["val_loss"] - q["fp_loss"]
+    q["u"] = law.u(q["n_params"].to_numpy(float))
+    q["group"] = [
+        next((g for g, key in GROUPS.items() if key == (f, t)), "")
+        for f, t in zip(q["number_format"], q["quantised"], strict=True)
+    ]
+    return q.reset_index(drop=True)
+
+
+def _profile_excess(n: np.ndarray, d: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(A, alpha, B) of y = A n^-alpha + B d^-alpha by least squares: A and B are linear
+    given alpha (non-negative least squares), alpha by a grid and a bounded refinement."""
+    from scipy import optimize
+
+    def solve(alpha: float) -> tuple[float, np.ndarray]:
+        x = np.column_stack([n ** (-alpha), d ** (-alpha)])
+        coef, rnorm = optimize.nnls(x, y)
+        return rnorm**2, coef
+
+    grid = np.linspace(0.02, 2.0, 100)
+    best = grid[int(np.argmin([solve(a)[0] for a in grid]))]
+    res = optimize.minimize_scalar(
+        lambda a: solve(a)[0], bounds=(max(0.01, best - 0.02), best + 0.02), method="bounded"
+    )
+    coef = solve(float(res.x))[1]
+    return float(coef[0]), float(res.x), float(coef[1])
+
+
+def gamma_evidence(runs: pd.DataFrame, unigram: float, group: str) -> Evidence:
+    """gamma of one setting group, estimated jointly with the unquantised law from the
+    unquantised runs and the group's within-cell contrasts (least squares), with a
+    cluster-robust (CR3 jackknife sandwich) interval over cells on log gamma, t(cells - 1)
+    bounds: the uncertainty of A and alpha, through which gamma is read, is carried into
+    it."""
+    from scipy import optimize
+    from scipy import stats as st
+
+    e = floor(runs)
+    fp = fp_runs(runs, unigram)
+    law = (
+        Excess(
+            *_profile_excess(
+                fp["n_params"].to_numpy(float),
+                fp["tokens"].to_numpy(float),
+                fp["val_loss"].to_numpy(float) - e,
+            ),
+            e,
+            "ok",
+        )
+        if len(fp) >= 4
+        else Excess(math.nan, math.nan, math.nan, e, "failed")
+    )
+    contrasts = contrast_table(runs, law, unigram)
+    c = contrasts[(contrasts["group"] == group) & contrasts["learned"]]
+    n_out = int(((contrasts["group"] == group) & ~contrasts["learned"]).sum())
+    detail = f"{n_out} run(s) left out: did not learn" if n_out else ""
+    cell_ids = pd.concat([fp[CELL], c[CELL]]).drop_duplicates().reset_index(drop=True)
+    n_cells = c.groupby(CELL).ngroups if len(c) else 0
+    if n_cells < 3 or not math.isfinite(law.alpha) or law.A <= 0:
+        return no_evidence(math.nan, n_cells, "cells", detail or "too few cells")
+    index = pd.Series(np.arange(len(cell_ids)), index=pd.MultiIndex.from_frame(cell_ids))
+    clusters = np.concatenate(
+        [
+            index.reindex(pd.MultiIndex.from_frame(fp[CELL])).to_numpy(),
+            index.reindex(pd.MultiIndex.from_frame(c[CELL])).to_numpy(),
+        ]
+    )
+    n_fp, d_fp = fp["n_params"].to_numpy(float), fp["tokens"].to_numpy(float)
+    y_fp = fp["val_loss"].to_numpy(float) - e
+    n_c, p_c = c["n_params"].to_numpy(float), c["train_bits"].to_numpy(float)
+    k_c, y_c = c["n_quantised"].to_numpy(float), c["delta"].to_numpy(float)
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        a, alpha, b, g = math.exp(theta[0]), theta[1], math.exp(theta[2]), math.exp(theta[3])
+        r_fp = y_fp - (a * n_fp ** (-alpha) + b * d_fp ** (-alpha))
+        x = {"u": a * n_c ** (-alpha), "alpha": np.full(len(c), alpha), "P": p_c, "k": k_c}
+        return np.concatenate([r_fp, y_c - PRECISION_CONTRAST(x, gamma=g)])
+
+    # a start for gamma given stage 1: a grid over log gamma
+    lo, hi = (
+        math.log(p)
+        for p in (PRECISION_CONTRAST.params[0].lower, PRECISION_CONTRAST.params[0].upper)
+    )
+    theta0 = [math.log(max(law.A, 1e-12)), law.alpha, math.log(max(law.B, 1e-12)), 0.0]
+    grid = np.linspace(lo, hi, 60)
+    sse = [float(np.sum(residuals(np.array([*theta0[:3], g]))[len(y_fp) :] ** 2)) for g in grid]
+    theta0[3] = float(grid[int(np.argmin(sse))])
+    fit = optimize.least_squares(
+        residuals,
+        np.array(theta0),
+        bounds=([-30, 0.005, -30, lo], [30, 3.0, 30, hi]),
+        x_scale="jac",
+    )
+    theta, r, j = fit.x, fit.fun, fit.jac
+    log_g, gamma = float(theta[3]), math.exp(theta[3])
+    g_count = len(cell_ids)
+    try:
+        bread = np.linalg.inv(j.T @ j)
+        # CR3: each cell's residuals inflated by (I - H_gg)^-1, the leave-one-cell-out
+        # (jackknife) correction; the plain sandwich with 20-odd cells supported gamma
+        # bounds on their margin about four times as often as the nominal 2.5%
+        scores = np.zeros((g_count, 4))
+        for g in range(g_count):
+            rows = clusters == g
+            j_g = j[rows]
+            h_gg = j_g @ bread @ j_g.T
+            adj = np.linalg.solve(np.eye(rows.sum()) - h_gg, r[rows])
+            scores[g] = j_g.T @ adj
+        cov = bread @ (scores.T @ scores) @ bread * (g_count - 1) / g_count
+        se = math.sqrt(cov[3, 3]) if cov[3, 3] > 0 else math.inf
+    except np.linalg.LinAlgError:
+        se = math.inf
+    if min(log_g - lo, hi - log_g) < 1e-3:
+        detail = "; ".join(filter(None, [detail, "gamma on its bound"]))
+    df = n_cells - 1
+
+    def bound(a: float, sign: int) -> float:
+        if not math.isfinite(se):
+            return 0.0 if sign < 0 else math.inf
+        return math.exp(log_g + sign * min(700.0, float(st.t.isf(a, df)) * se))
+
+    return Evidence(
+        gamma,
+        n_cells,
+        "cells",
+        "joint least squares with the unquantised law, cluster-robust t over cells",
+        lambda a: bound(a, -1),
+        lambda a: bound(a, 1),
+        detail=detail,
     )
 
 
-def ptq_points(runs: pd.DataFrame) -> pd.DataFrame:
+def ptq_points(runs: pd.DataFrame, unigram: float) -> pd.DataFrame:
     """delta_PTQ = loss after round-to-nearest to P_post bits minus loss as trained,
     for the runs trained unquantised; one row per (run, P_post)."""
-    fp = ok_runs(runs)
-    fp = fp[np.isinf(fp["train_bits"])]
+    fp = fp_runs(runs, unigram)
     rows = []
     for _, r in fp.iterrows():
         for b in PTQ_BITS:
@@ -66,11 +272,13 @@ def ptq_points(runs: pd.DataFrame) -> pd.DataFrame:
                     "tokens": r["tokens"],
                     "d_model": r["d_model"],
                     "tokens_per_param": r["tokens_per_param"],
+                    "seed": r["seed"],
                     "p_post": b,
                     "delta": r[f"val_loss_ptq{b}"] - r["val_loss"],
                 }
             )
-    return pd.DataFrame(rows)
+    columns = ["n_params", "tokens", "d_model", "tokens_per_param", "seed", "p_post", "delta"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def fit_ptq_law(points: pd.DataFrame, *, n_boot: int, level: float, n_jobs: int):
@@ -88,18 +296,44 @@ def fit_ptq_law(points: pd.DataFrame, *, n_boot: int, level: float, n_jobs: int)
         n_boot=n_boot,
         level=level,
         max_starts=64,
+        groups=pos[CELL].astype(str).agg("-".join, axis=1).to_numpy(),
         n_jobs=n_jobs,
     )
     return result, int((points["delta"] <= 0).sum())
 
 
-def fit_table(runs: pd.DataFrame, *, n_boot: int, level: float, n_jobs: int) -> pd.DataFrame:
-    train = fit_training_law(runs, n_boot=n_boot, level=level, n_jobs=n_jobs)
-    ptq, dropped = fit_ptq_law(ptq_points(runs), n_boot=n_boot, level=level, n_jobs=n_jobs)
-    rows = train.rows(law="training") + ptq.rows(law="ptq")
-    for row in rows:
-        row["n_dropped"] = dropped if row["law"] == "ptq" else 0
-    return pd.DataFrame(rows)
+def fit_table(
+    runs: pd.DataFrame, unigram: float, *, n_boot: int, level: float, n_jobs: int
+) -> pd.DataFrame:
+    """Stage 1 (unquantised law, E fixed), each group's gamma, and the PTQ law."""
+    law, excess = fit_excess(runs, unigram, n_boot=n_boot, level=level, n_jobs=n_jobs)
+    rows = excess.rows(law="unquantised") if excess is not None else []
+    contrasts = contrast_table(runs, law, unigram)
+    for group in GROUPS:
+        ev = gamma_evidence(runs, unigram, group)
+        lo, hi = ev.interval(level)
+        left = int(((contrasts["group"] == group) & ~contrasts["learned"]).sum())
+        rows.append(
+            {
+                "law": f"contrast ({group})",
+                "form": PRECISION_CONTRAST.name,
+                "formula": PRECISION_CONTRAST.formula,
+                "param": "gamma",
+                "value": ev.estimate,
+                "ci_low": lo,
+                "ci_high": hi,
+                "n_points": int((contrasts["group"] == group).sum()) - left,
+                "n_dropped": left,
+                "status": "ok" if math.isfinite(lo) and math.isfinite(hi) else "no interval",
+            }
+        )
+    points = ptq_points(runs, unigram)
+    if (points["delta"] > 0).sum() > len(PTQ_DEGRADATION.params):
+        ptq, dropped = fit_ptq_law(points, n_boot=n_boot, level=level, n_jobs=n_jobs)
+        rows += [{**row, "n_dropped": dropped} for row in ptq.rows(law="ptq")]
+    table = pd.DataFrame(rows)
+    table["n_dropped"] = table["n_dropped"].fillna(0).astype(int)
+    return table
 
 
 def fit_job(
@@ -109,37 +343,32 @@ def fit_job(
     threads: int,
     parquet_out: str,
     md_out: str,
-    markov: dict,
 ) -> None:
-    table = fit_table(
-        read_frame(runs_path, CONTRACT.summary_schema()), n_boot=n_boot, level=level, n_jobs=threads
-    )
+    runs = read_frame(runs_path, CONTRACT.summary_schema())
+    unigram = unigram_level(runs)
+    table = fit_table(runs, unigram, n_boot=n_boot, level=level, n_jobs=threads)
     write_parquet(pa.Table.from_pandas(table, preserve_index=False), parquet_out)
-    write_text(fit_markdown(table, entropy_floor(markov)), md_out)
+    write_text(fit_markdown(table, runs, unigram), md_out)
 
 
-def entropy_floor(markov: dict) -> float:
-    """Exact entropy rate of the config's Markov source (nats/token).
-
-    Computed in the job, not when the Snakefile is parsed: at paper scale (65,536
-    contexts) it takes seconds, which every dry run would pay."""
-    keys = ("vocab", "order", "branching", "zipf_s", "smoothing")
-    return MarkovSource(**{k: markov[k] for k in keys}, seed=markov["table_seed"]).entropy_rate
-
-
-def fit_markdown(table: pd.DataFrame, entropy_floor: float) -> str:
-    e = table[(table["law"] == "training") & (table["param"] == "E")].iloc[0]
-    dropped = int(table.loc[table["law"] == "ptq", "n_dropped"].iloc[0])
+def fit_markdown(table: pd.DataFrame, runs: pd.DataFrame, unigram: float) -> str:
+    e = floor(runs)
+    ok = ok_runs(runs)
+    not_learned = ok[ok["val_loss"] >= unigram]
+    failed = runs[runs["status"] != "ok"]
+    counts = pd.concat([not_learned, failed]).groupby("setting").size().to_dict()
+    left = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"
+    cols = [c for c in ["law", *FIT_COLUMNS] if c in table.columns]
     return (
-        "Training law: L = A * N_eff^-alpha + B * D^-alpha + E with N_eff = N(1 - exp(-P/gamma))^k "
-        "(k tensor types quantised at P bits). PTQ law: delta = C_T D^gamma_D N^-gamma_N "
-        "exp(-P_post/gamma_post), on runs trained unquantised. 95% bootstrap intervals over runs; "
-        "heldout_are: mean relative error predicting the largest N from the others.\n\n"
-        + markdown_table(table, ["law", *FIT_COLUMNS])
-        + f"\nFitted E = {e['value']:.4f} [{e['ci_low']:.4f}, {e['ci_high']:.4f}] nats/token; "
-        f"the synthetic source's exact entropy floor is {entropy_floor:.4f}. "
-        f"PTQ points with delta <= 0 (left out of the log-space fit): {dropped}.\n"
+        "Stage 1, unquantised runs: L - E = A N^-alpha + B D^-alpha with E fixed at the exact "
+        f"floor of the validation targets, E = {e:.4f} nats/token (the true source's loss on "
+        "the same sequences). Stage 2, within-cell contrasts: L(P) - L(unquantised) = "
+        "u ((1 - exp(-P/gamma))^(-k alpha) - 1), u = A N^-alpha, one gamma per setting "
+        "group (int / float: weights, activations and KV cache jointly, k = 3; w, a, kv: "
+        "that tensor type alone, k = 1), cluster-robust intervals over cells. PTQ law: "
+        "delta = C_T D^gamma_D N^-gamma_N exp(-P_post/gamma_post) on the unquantised runs. "
+        "95% intervals; bootstraps resample cells.\n\n"
+        + markdown_table(table, cols)
+        + f"\nRuns left out as not learned (held-out loss not below the unigram level "
+        f"{unigram:.4f}, or not ok), by setting: {left}.\n"
     )
-
-
-# Kumar et al. (2024) for the calibration's planted effects (papers.md, "Kumar")

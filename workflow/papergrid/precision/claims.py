@@ -1,18 +1,31 @@
 """The precision experiment's claims: statistics on cells and runs, rules, and the
-simulators that calibrate them (papergrid.claims, papergrid.calibration)."""
+simulators that calibrate them (papergrid.claims, papergrid.calibration).
+
+A cell is (size, D/N, seed): its runs share initialisation and data, so the contrasts
+within it are paired; cells are the independent units of every interval here.
+"""
 
 from __future__ import annotations
 
 import math
-from functools import partial
+from dataclasses import dataclass, replace
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
 
 from papergrid.claims import ClaimSpec, Effects, Rule
 from papergrid.contract import read_frame
-from papergrid.fit import PRECISION_TRAINING, compute_optimal_bits, fit_form
-from papergrid.precision.analysis import EXPERIMENT, ok_runs, training_law_inputs
+from papergrid.fit import PRECISION_CONTRAST, compute_optimal_bits
+from papergrid.precision.analysis import (
+    CELL,
+    EXPERIMENT,
+    contrast_table,
+    fit_excess,
+    gamma_evidence,
+    learned,
+    unigram_level,
+)
 from papergrid.precision.grid import CONTRACT
 from papergrid.stats import Evidence, fieller_ratio, no_evidence, ols, t_mean
 
@@ -20,29 +33,48 @@ PAPER_SHARE = 0.98  # gains "saturate at ~6-7 bits": at 8 bits nearly the whole 
 PAPER_GAMMA_D = 0.5068  # App. K
 PAPER_ROBUST_RATIO = 0.5  # "degrade less": read as half the PTQ degradation
 PAPER_P_STAR = 7.5  # "~7-8 bits"
+SEED_P_STAR_FLOAT = 6.0  # the seed: "fp6 seems compute-optimal"
+PAPER_MULTIPLIER = 4.0  # "below 4 bits the model must grow more than 4x"
+K_JOINT = 3  # weights, activations and KV cache
 
 
-def cells(runs: pd.DataFrame) -> list[pd.DataFrame]:
-    ok = ok_runs(runs)
-    return [c.set_index("train_bits") for _, c in ok.groupby(["d_model", "tokens_per_param"])]
+@dataclass(frozen=True)
+class PrecisionData:
+    """What the claims read: the runs table (and the capacity table, when that part ran)."""
+
+    runs: pd.DataFrame
+    capacity: pd.DataFrame | None = None
+
+    @property
+    def unigram(self) -> float:
+        """The level under which a run counts as having learned."""
+        return unigram_level(self.runs) if len(self.runs) else math.nan
 
 
-def share_evidence(runs: pd.DataFrame, low: float, saturation_bits: int) -> Evidence:
-    """Share of the loss gap between ``low`` bits and full precision closed at
-    ``saturation_bits``, per (N, D) cell; t over cells. Cells with no gap are left out."""
+def cells(runs: pd.DataFrame, unigram: float, settings: list[str] | None = None) -> list:
+    """Each cell's learned runs indexed by setting."""
+    ok = runs[learned(runs, unigram)]
+    if settings is not None:
+        ok = ok[ok["setting"].isin(settings)]
+    return [c.set_index("setting") for _, c in ok.groupby(CELL)]
+
+
+def share_evidence(data: PrecisionData, low: int, saturation_bits: int) -> Evidence:
+    """Share of the loss gap between ``low``-bit integer training and full precision closed
+    at ``saturation_bits``, per cell; t over cells. Cells with no gap are left out."""
     shares, no_gap = [], 0
-    for c in cells(runs):
-        if {low, saturation_bits, math.inf} <= set(c.index):
-            gap = c.loc[low, "val_loss"] - c.loc[math.inf, "val_loss"]
+    names = ("fp", f"int{low}", f"int{saturation_bits}")
+    for c in cells(data.runs, data.unigram, list(names)):
+        if set(names) <= set(c.index):
+            gap = c.loc[names[1], "val_loss"] - c.loc["fp", "val_loss"]
             if gap > 0:
-                shares.append((c.loc[low, "val_loss"] - c.loc[saturation_bits, "val_loss"]) / gap)
+                shares.append((c.loc[names[1], "val_loss"] - c.loc[names[2], "val_loss"]) / gap)
             else:
                 no_gap += 1
     ev = t_mean(shares, "cells")
     if no_gap:
         ev = ev.with_detail(
-            f"{no_gap} cell(s) left out: their {low:g}-bit run was not worse "
-            "than the unquantised one"
+            f"{no_gap} cell(s) left out: their {low}-bit run was not worse than the unquantised one"
         )
     return ev
 
@@ -50,11 +82,11 @@ def share_evidence(runs: pd.DataFrame, low: float, saturation_bits: int) -> Evid
 PTQ_LOW = (3, 4)  # the post-training precisions whose degradation the growth claim reads
 
 
-def ptq_growth_design(runs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
+def ptq_growth_design(data: PrecisionData) -> tuple[np.ndarray, np.ndarray, int]:
     """Per unquantised run: (design [1, log D, log N], log mean delta_PTQ at 3-4 bits),
     runs with no positive mean degradation left out (counted)."""
-    fp = ok_runs(runs)
-    fp = fp[np.isinf(fp["train_bits"])]
+    runs = data.runs
+    fp = runs[learned(runs, data.unigram) & (runs["number_format"] == "fp")]
     delta = np.mean([fp[f"val_loss_ptq{b}"] - fp["val_loss"] for b in PTQ_LOW], axis=0)
     keep = delta > 0
     x = np.column_stack(
@@ -67,24 +99,41 @@ def ptq_growth_design(runs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
     return x, np.log(delta[keep]), int((~keep).sum())
 
 
-def ptq_growth_evidence(runs: pd.DataFrame) -> Evidence:
+def ptq_growth_evidence(data: PrecisionData) -> Evidence:
     """gamma_D: coefficient of log D in log delta_PTQ ~ 1 + log D + log N (Kumar's Eq. 2 in
-    logs, at 3-4 post-training bits), OLS t over unquantised runs."""
-    x, y, dropped = ptq_growth_design(runs)
-    ev = ols(x, y, 1, "runs")[0]
+    logs, at 3-4 post-training bits), OLS t over unquantised runs (one per cell)."""
+    x, y, dropped = ptq_growth_design(data)
+    ev = ols(x, y, 1, "cells")[0]
     return ev.with_detail(f"{dropped} run(s) left out: no positive degradation") if dropped else ev
 
 
-def robustness_evidence(runs: pd.DataFrame, train_bits: int, post_bits: int) -> Evidence:
-    """Mean delta_PTQ to ``post_bits`` of the runs trained at ``train_bits`` over that of
-    the unquantised runs, paired by cell (Fieller)."""
+def robust_pairs(data: PrecisionData, train_bits: int, post_bits: int):
+    """Per cell: (delta_PTQ of the weight-only run at ``train_bits``, of the unquantised
+    run), both after PTQ to ``post_bits``."""
     low, fp = [], []
-    col = f"val_loss_ptq{post_bits}"
-    for c in cells(runs):
-        if {train_bits, math.inf} <= set(c.index):
-            low.append(c.loc[train_bits, col] - c.loc[train_bits, "val_loss"])
-            fp.append(c.loc[math.inf, col] - c.loc[math.inf, "val_loss"])
-    return paired_ratio(low, fp, "cells")
+    col, name = f"val_loss_ptq{post_bits}", f"w{train_bits}"
+    for c in cells(data.runs, data.unigram, ["fp", name]):
+        if {"fp", name} <= set(c.index):
+            low.append(c.loc[name, col] - c.loc[name, "val_loss"])
+            fp.append(c.loc["fp", col] - c.loc["fp", "val_loss"])
+    return np.asarray(low), np.asarray(fp)
+
+
+def log_ratios(low: np.ndarray, fp: np.ndarray) -> tuple[np.ndarray, int]:
+    """log(low / fp) of the cells where both degrade (counted: the others)."""
+    keep = (low > 0) & (fp > 0)
+    return np.log(low[keep] / fp[keep]), int((~keep).sum())
+
+
+def robustness_evidence(data: PrecisionData, train_bits: int, post_bits: int) -> Evidence:
+    """Geometric mean over cells of delta_PTQ(weight-only training at ``train_bits``) /
+    delta_PTQ(unquantised training), both quantised to ``post_bits`` after training; t on
+    the log ratios. Per-cell ratios, because the degradation itself spans orders of
+    magnitude across D/N: a ratio of means would be the largest cells' alone."""
+    logs, left = log_ratios(*robust_pairs(data, train_bits, post_bits))
+    ev = t_mean(logs, "cells")
+    ev = mapped(ev, math.exp, True, "t on per-cell log ratios", "")
+    return ev.with_detail(f"{left} cell(s) left out: no degradation to compare") if left else ev
 
 
 def paired_ratio(num, den, unit: str) -> Evidence:
@@ -97,174 +146,299 @@ def paired_ratio(num, den, unit: str) -> Evidence:
     return fieller_ratio((a.mean(), cov[0, 0]), (b.mean(), cov[1, 1]), cov[0, 1], n - 1, n, unit)
 
 
-def p_star_evidence(runs: pd.DataFrame, start: dict | None = None) -> Evidence:
-    """P* = gamma x*(k) minimising the fitted law at fixed C ~ N D P; bounds from gamma's
-    Wald interval (refitting is cheap enough to calibrate; the fit table's bootstrap
-    interval is the check on it). No interval unless the fit's status is ok."""
-    ok = ok_runs(runs)
-    k = float(ok["n_quantised"].max()) if len(ok) else 0.0
-    if k <= 1:
-        return no_evidence(
-            math.nan, len(ok), "runs", "one quantised tensor type: no interior optimum"
-        )
-    fit = fit_form(
-        PRECISION_TRAINING,
-        training_law_inputs(ok),
-        ok["val_loss"].to_numpy(float),
-        n_boot=0,
-        max_starts=64,
-        starts=None if start is None else [start],
-    )
-    est = compute_optimal_bits(fit.params["gamma"], k) if fit.status != "failed" else math.nan
-    if fit.status != "ok":
-        return no_evidence(est, len(ok), "runs", f"fit status {fit.status}: no interval")
+def group_gamma(data: PrecisionData, group: str) -> Evidence:
+    """gamma of a setting group from its within-cell contrasts."""
+    return gamma_evidence(data.runs, data.unigram, group)
 
-    def bits(gamma: float) -> float:
-        return compute_optimal_bits(max(gamma, 1e-9), k) if math.isfinite(gamma) else gamma
 
-    return Evidence(
-        est,
-        len(ok),
-        "runs",
-        "Wald t (fit)",
-        lambda a: bits(fit.wald("gamma", a)[0]),
-        lambda a: bits(fit.wald("gamma", a)[1]),
-        detail=f"P* = gamma x*(k={k:g}); gamma {fit.params['gamma']:.3g}",
+def mapped(ev: Evidence, fn, increasing: bool, method: str, detail: str) -> Evidence:
+    """A monotone function of a gamma's Evidence (bounds mapped, swapped if decreasing)."""
+    if increasing:
+        lo, hi = (lambda a: fn(ev.lower(a))), (lambda a: fn(ev.upper(a)))
+    else:
+        lo, hi = (lambda a: fn(ev.upper(a))), (lambda a: fn(ev.lower(a)))
+    text = "; ".join(filter(None, [detail, ev.detail]))
+    return Evidence(fn(ev.estimate), ev.n_units, ev.unit, method, lo, hi, detail=text)
+
+
+def p_star(gamma: float) -> float:
+    if math.isnan(gamma):
+        return math.nan
+    if gamma <= 0:
+        return 0.0
+    return math.inf if math.isinf(gamma) else compute_optimal_bits(gamma, K_JOINT)
+
+
+def p_star_evidence(data: PrecisionData, group: str) -> Evidence:
+    """P* = gamma x*(3) of a jointly quantised group: minimising Kumar's law at fixed
+    C ~ N D P (with alpha = beta, P* does not depend on C); bounds from gamma's."""
+    ev = group_gamma(data, group)
+    return mapped(ev, p_star, True, "gamma's cluster-robust t bounds", f"gamma {ev.estimate:.3g}")
+
+
+def multiplier(gamma: float, bits: int) -> float:
+    """N_full / N_eff at ``bits``: how much larger a model trained at these bits must be
+    to match the unquantised model's size term (rises with gamma)."""
+    if math.isnan(gamma):
+        return math.nan
+    if gamma <= 0:
+        return 1.0  # no loss from quantising at all
+    f = 1 - math.exp(-bits / gamma)
+    return f ** (-K_JOINT) if f > 0 else math.inf
+
+
+def multiplier_evidence(data: PrecisionData, bits: int) -> Evidence:
+    ev = group_gamma(data, "int")
+    return mapped(
+        ev,
+        partial(multiplier, bits=bits),
+        True,
+        "gamma's cluster-robust t bounds",
+        f"gamma {ev.estimate:.3g}",
     )
+
+
+MARGINAL_TENSORS = ("w", "a", "kv")
+
+
+def multiplicativity_pairs(data: PrecisionData, bits: list[int]):
+    """Per cell with every run learned: (mean over ``bits`` of log(1 + delta_joint / u),
+    of the sum over tensor types of log(1 + delta_t / u)). Under Kumar's N_eff both equal
+    -k alpha log f, the joint one the sum of the marginal ones."""
+    law, _ = fit_excess(data.runs, data.unigram)
+    c = contrast_table(data.runs, law, data.unigram)
+    names = [f"int{b}" for b in bits] + [f"{t}{b}" for t in MARGINAL_TENSORS for b in bits]
+    c = c[c["setting"].isin(names)]
+    with np.errstate(invalid="ignore"):
+        c = c.assign(ell=np.log1p(c["delta"] / c["u"]).where(c["learned"]))
+    wide = c.pivot_table(index=CELL, columns="setting", values="ell", aggfunc="first")
+    wide = wide.reindex(columns=names)
+    complete = wide.notna().any(axis=1)  # cells at a size with the one-tensor sweeps
+    wide = wide[complete & wide.reindex(columns=names[len(bits) :]).notna().any(axis=1)]
+    usable = np.isfinite(wide.to_numpy()).all(axis=1)
+    left = int((~usable).sum())
+    wide = wide[usable]
+    joint = wide[[f"int{b}" for b in bits]].mean(axis=1).to_numpy()
+    summed = np.mean(
+        [wide[[f"{t}{b}" for t in MARGINAL_TENSORS]].sum(axis=1).to_numpy() for b in bits],
+        axis=0,
+    )
+    return joint, summed, left
+
+
+def multiplicativity_evidence(data: PrecisionData, bits: list[int]) -> Evidence:
+    """Joint over summed marginal log-factors, paired by cell (Fieller): 1 when the
+    tensor types' effects multiply."""
+    joint, summed, left = multiplicativity_pairs(data, bits)
+    ev = paired_ratio(joint, summed, "cells")
+    return ev.with_detail(f"{left} cell(s) left out: a run did not learn") if left else ev
 
 
 class Simulator:
-    """Runs tables of the shipped shape with one claim's statistic planted:
-    - share: the saturation-bit loss at the planted share of each cell's gap, noise with
-      the observed SD of shares over cells;
-    - PTQ growth: unquantised runs' degradation at 3-4 bits from the fitted log-linear law
-      with the planted gamma_D and the observed residual SD;
-    - robustness: low-precision degradations at the planted multiple of the unquantised
-      ones, with the observed paired residual SD;
-    - P*: every loss from the fitted training law with gamma set to give the planted P*,
-      times log-normal noise with the fit's residual SD."""
+    """Data of the shipped shape with one claim's statistic planted (see each method)."""
 
     def __init__(
-        self, runs: pd.DataFrame, low: float, saturation_bits: int, train_bits: int, post_bits: int
+        self,
+        data: PrecisionData,
+        low: int,
+        saturation_bits: int,
+        train_bits: int,
+        post_bits: int,
+        common_bits: list[int],
     ):
-        self.runs = ok_runs(runs).reset_index(drop=True)
+        self.data = data
+        self.runs = data.runs.reset_index(drop=True)
+        self.ok = learned(self.runs, data.unigram)
         self.low, self.sat = low, saturation_bits
         self.train_bits, self.post_bits = train_bits, post_bits
+        self.common_bits = common_bits
         shares = self._shares()
-        self.share_sd = float(np.std(shares, ddof=1)) if len(shares) > 1 else math.nan
-        x, y, _ = ptq_growth_design(self.runs)
+        self.share_sd = float(np.std(shares, ddof=1)) if len(shares) > 1 else 0.0
+        x, y, _ = ptq_growth_design(data)
         _, self.ptq_beta = ols(x, y, 1) if len(y) > 3 else (None, np.full(3, np.nan))
         resid = y - x @ self.ptq_beta if len(y) > 3 else np.array([])
         self.ptq_sd = float(np.sqrt(resid @ resid / max(1, len(y) - 3))) if resid.size else 0.0
-        low_d, fp_d = self._degradations()
-        ratio = float(np.mean(low_d) / np.mean(fp_d)) if len(fp_d) and np.mean(fp_d) else 1.0
-        self.robust_sd = float(np.std(low_d - ratio * fp_d, ddof=1)) if len(fp_d) > 1 else 0.0
+        logs, _ = log_ratios(*robust_pairs(data, train_bits, post_bits))
+        self.robust_sd = float(np.std(logs, ddof=1)) if len(logs) > 1 else 0.0
+        self.law, _ = fit_excess(self.runs, data.unigram)
+        self.contrasts = contrast_table(self.runs, self.law, data.unigram)
+        self.gamma_sd = {g: self._contrast_sd(g) for g in ("int", "float")}
+        fp = self.runs[self._setting("fp")]
+        r = fp["val_loss"] - self.law.loss(fp["n_params"], fp["tokens"])
+        self.fp_sd = float(np.std(r, ddof=3)) if len(r) > 3 else 0.0
+        joint, summed, _ = multiplicativity_pairs(data, common_bits)
+        if len(joint) > 1:
+            r = float(np.mean(joint) / np.mean(summed)) if np.mean(summed) else 1.0
+            self.mult_sd = float(np.std(joint - r * summed, ddof=1))
+        else:
+            self.mult_sd = 0.0
 
     def _shares(self) -> list[float]:
+        ev = share_evidence(self.data, self.low, self.sat)
+        return [] if ev.n_units < 2 else self._share_values()
+
+    def _share_values(self) -> list[float]:
         out = []
-        for c in cells(self.runs):
-            if {self.low, self.sat, math.inf} <= set(c.index):
-                gap = c.loc[self.low, "val_loss"] - c.loc[math.inf, "val_loss"]
+        for c in cells(self.runs, self.data.unigram):
+            names = ("fp", f"int{self.low}", f"int{self.sat}")
+            if set(names) <= set(c.index):
+                gap = c.loc[names[1], "val_loss"] - c.loc["fp", "val_loss"]
                 if gap > 0:
-                    out.append((c.loc[self.low, "val_loss"] - c.loc[self.sat, "val_loss"]) / gap)
+                    out.append((c.loc[names[1], "val_loss"] - c.loc[names[2], "val_loss"]) / gap)
         return out
 
-    def _degradations(self) -> tuple[np.ndarray, np.ndarray]:
-        low, fp = [], []
-        col = f"val_loss_ptq{self.post_bits}"
-        for c in cells(self.runs):
-            if {self.train_bits, math.inf} <= set(c.index):
-                low.append(c.loc[self.train_bits, col] - c.loc[self.train_bits, "val_loss"])
-                fp.append(c.loc[math.inf, col] - c.loc[math.inf, "val_loss"])
-        return np.asarray(low), np.asarray(fp)
+    def _contrast_sd(self, group: str) -> float:
+        ev = group_gamma(self.data, group)
+        c = self.contrasts[(self.contrasts["group"] == group) & self.contrasts["learned"]]
+        if not math.isfinite(ev.estimate) or len(c) < 2:
+            return 0.0
+        r = c["delta"].to_numpy() - PRECISION_CONTRAST(self._x(c), gamma=ev.estimate)
+        return float(np.std(r, ddof=1))
 
-    def _rows(self, bits: float) -> np.ndarray:
-        return (self.runs["train_bits"] == bits).to_numpy()
+    def _x(self, c: pd.DataFrame) -> dict:
+        return {
+            "u": c["u"].to_numpy(float),
+            "alpha": np.full(len(c), self.law.alpha),
+            "P": c["train_bits"].to_numpy(float),
+            "k": c["n_quantised"].to_numpy(float),
+        }
 
-    def share(self, e: float, rng) -> pd.DataFrame:
+    def _with(self, runs: pd.DataFrame) -> PrecisionData:
+        return replace(self.data, runs=runs)
+
+    def _setting(self, name: str) -> np.ndarray:
+        return ((self.runs["setting"] == name) & self.ok).to_numpy()
+
+    def _cell_values(self, name: str, column: str, where: np.ndarray) -> np.ndarray:
+        """``column`` of setting ``name``'s run in the cell of each row in ``where``."""
+        src = self.runs[self._setting(name)].set_index(CELL)[column]
+        idx = pd.MultiIndex.from_frame(self.runs.loc[where, CELL])
+        return src.reindex(idx).to_numpy()
+
+    def share(self, e: float, rng) -> PrecisionData:
+        """The saturation-bit loss at the planted share of each cell's gap."""
         out = self.runs.copy()
-        key = ["d_model", "tokens_per_param"]
-        low = out[self._rows(self.low)].set_index(key)["val_loss"]
-        fp = out[self._rows(math.inf)].set_index(key)["val_loss"]
-        sat = self._rows(self.sat)
-        idx = pd.MultiIndex.from_frame(out.loc[sat, key])
-        gap = (low - fp).reindex(idx).to_numpy()
+        sat = self._setting(f"int{self.sat}")
+        low = self._cell_values(f"int{self.low}", "val_loss", sat)
+        fp = self._cell_values("fp", "val_loss", sat)
         draws = e + self.share_sd * rng.standard_normal(sat.sum())
-        out.loc[sat, "val_loss"] = low.reindex(idx).to_numpy() - draws * gap
-        return out
+        out.loc[sat, "val_loss"] = low - draws * (low - fp)
+        return self._with(out)
 
-    def ptq_growth(self, e: float, rng) -> pd.DataFrame:
+    def ptq_growth(self, e: float, rng) -> PrecisionData:
+        """Unquantised runs' degradation at 3-4 bits from the fitted log-linear law with
+        the planted gamma_D, turning about the mean log D, and the observed residual SD."""
         out = self.runs.copy()
-        fp = self._rows(math.inf)
+        fp = self._setting("fp")
         b0, b_d, b_n = self.ptq_beta
         log_d = np.log(out.loc[fp, "tokens"].to_numpy(float))
         log_n = np.log(out.loc[fp, "n_params"].to_numpy(float))
-        # the planted slope turns about the mean log D, so the level of delta stays put
         mu = b0 + b_d * log_d.mean() + e * (log_d - log_d.mean()) + b_n * log_n
         delta = np.exp(mu + self.ptq_sd * rng.standard_normal(fp.sum()))
         for b in PTQ_LOW:
             out.loc[fp, f"val_loss_ptq{b}"] = out.loc[fp, "val_loss"].to_numpy() + delta
-        return out
+        return self._with(out)
 
-    def robustness(self, e: float, rng) -> pd.DataFrame:
+    def robustness(self, e: float, rng) -> PrecisionData:
+        """Weight-only runs' degradation at the planted multiple of their cell's
+        unquantised one, with the observed SD of the log ratios."""
         out = self.runs.copy()
         col = f"val_loss_ptq{self.post_bits}"
-        key = ["d_model", "tokens_per_param"]
-        fp = out[self._rows(math.inf)].set_index(key)
-        fp_delta = fp[col] - fp["val_loss"]
-        low = self._rows(self.train_bits)
-        idx = pd.MultiIndex.from_frame(out.loc[low, key])
-        delta = e * fp_delta.reindex(idx).to_numpy() + self.robust_sd * rng.standard_normal(
-            low.sum()
-        )
+        low = self._setting(f"w{self.train_bits}")
+        fp_delta = self._cell_values("fp", col, low) - self._cell_values("fp", "val_loss", low)
+        delta = e * fp_delta * np.exp(self.robust_sd * rng.standard_normal(low.sum()))
         out.loc[low, col] = out.loc[low, "val_loss"].to_numpy() + delta
-        return out
+        return self._with(out)
 
-
-class LawSimulator:
-    """Losses drawn from the fitted training law (see :class:`Simulator`)."""
-
-    def __init__(self, runs: pd.DataFrame):
-        self.runs = ok_runs(runs).reset_index(drop=True)
-        self.x = training_law_inputs(self.runs)
-        y = self.runs["val_loss"].to_numpy(float)
-        self.k = float(self.runs["n_quantised"].max()) if len(self.runs) else 0.0
-        self.fit = fit_form(PRECISION_TRAINING, self.x, y, n_boot=0, max_starts=64)
-        r = np.log(PRECISION_TRAINING(self.x, **self.fit.params)) - np.log(y)
-        self.sd = float(np.sqrt(r @ r / max(1, len(y) - 5)))
-        self.x_star = compute_optimal_bits(1.0, self.k) if self.k > 1 else math.nan
-
-    def draw(self, e: float, rng) -> pd.DataFrame:
-        params = {**self.fit.params, "gamma": e / self.x_star}
+    def gamma(self, group: str, to_gamma, e: float, rng) -> PrecisionData:
+        """Unquantised runs redrawn from the fitted law with the observed residual SD (so
+        the law's own uncertainty is in every draw), and every learned run of ``group``
+        its cell's new unquantised loss plus the contrast Kumar's form gives at the gamma
+        whose statistic is ``e``, plus the observed residual SD of the contrasts."""
         out = self.runs.copy()
-        pred = PRECISION_TRAINING(self.x, **params)
-        out["val_loss"] = pred * np.exp(self.sd * rng.standard_normal(len(out)))
-        return out
+        fp = self._setting("fp")
+        fp_rows = out.loc[fp]
+        new_fp = self.law.loss(fp_rows["n_params"], fp_rows["tokens"]) + (
+            self.fp_sd * rng.standard_normal(fp.sum())
+        )
+        out.loc[fp, "val_loss"] = new_fp
+        cell_fp = pd.Series(new_fp, index=pd.MultiIndex.from_frame(fp_rows[CELL]))
+        c = self.contrasts[(self.contrasts["group"] == group) & self.contrasts["learned"]]
+        pred = PRECISION_CONTRAST(self._x(c), gamma=to_gamma(e))
+        noise = self.gamma_sd[group] * rng.standard_normal(len(c))
+        base = cell_fp.reindex(pd.MultiIndex.from_frame(c[CELL])).to_numpy()
+        out.loc[out.index[self._rows_of(c)], "val_loss"] = base + pred + noise
+        return self._with(out)
+
+    def _rows_of(self, c: pd.DataFrame) -> np.ndarray:
+        """Positions in ``self.runs`` of the contrast rows ``c`` (by cell and setting)."""
+        key = [*CELL, "setting"]
+        pos = pd.Series(np.arange(len(self.runs)), index=pd.MultiIndex.from_frame(self.runs[key]))
+        return pos.reindex(pd.MultiIndex.from_frame(c[key])).to_numpy()
+
+    def multiplicative(self, e: float, rng) -> PrecisionData:
+        """Joint runs at the common bits with log(1 + delta / u) = e times the sum of the
+        marginal ones, plus the observed paired residual SD."""
+        out = self.runs.copy()
+        pos, u, ell, fp = self._mult_rows
+        ell_j = e * ell + self.mult_sd * rng.standard_normal(len(pos))
+        out.loc[out.index[pos], "val_loss"] = fp + u * np.expm1(ell_j)
+        return self._with(out)
+
+    @cached_property
+    def _mult_rows(self):
+        """Positions of the joint runs at the common bits whose cell has every one-tensor
+        run, with u, the summed one-tensor log factors and the cell's unquantised loss."""
+        c = self.contrasts
+        names = [f"{t}{b}" for t in MARGINAL_TENSORS for b in self.common_bits]
+        m = c[c["setting"].isin(names)]
+        with np.errstate(invalid="ignore"):
+            m = m.assign(ell=np.log1p(m["delta"] / m["u"]), bits=m["train_bits"])
+        ok = m.groupby([*CELL, "bits"])["ell"].agg(["sum", "count"])
+        ok = ok[ok["count"] == len(MARGINAL_TENSORS)]["sum"]
+        joint = c[c["setting"].isin([f"int{b}" for b in self.common_bits])]
+        key = pd.MultiIndex.from_frame(joint[[*CELL, "train_bits"]])
+        ell = ok.reindex(key).to_numpy()
+        keep = np.isfinite(ell)
+        joint = joint[keep]
+        return self._rows_of(joint), joint["u"].to_numpy(), ell[keep], joint["fp_loss"].to_numpy()
+
+
+def gamma_for_p_star(p: float) -> float:
+    return p / compute_optimal_bits(1.0, K_JOINT)
+
+
+def gamma_for_multiplier(m: float, bits: int) -> float:
+    """The gamma whose N_full / N_eff at ``bits`` is ``m`` (m > 1)."""
+    f = max(m, 1.0 + 1e-9) ** (-1 / K_JOINT)
+    return -bits / math.log(1 - f)
 
 
 def claim_specs(
-    runs: pd.DataFrame,
+    data: PrecisionData,
     *,
     saturation_bits: int,
     robust_train_bits: int,
     robust_post_bits: int,
     p_star_band: list[float],
+    p_star_float_band: list[float],
+    multiplier_bits: int,
     sesoi_gamma_d: float,
     robust_ratio: float,
+    marginal_bits: list[int],
+    train_bits: list[int],
+    capacity: dict | None = None,
 ) -> list[ClaimSpec]:
-    ok = ok_runs(runs)
-    finite = ok["train_bits"][np.isfinite(ok["train_bits"])]
-    low = float(finite.min()) if len(finite) else math.nan
-    sim = Simulator(runs, low, saturation_bits, robust_train_bits, robust_post_bits)
-    law = LawSimulator(runs)
-    start = law.fit.params if law.fit.status != "failed" else None
-    return [
+    low = min(train_bits)
+    common = sorted(set(marginal_bits) & set(train_bits))
+    sim = Simulator(data, low, saturation_bits, robust_train_bits, robust_post_bits, common)
+    specs = [
         ClaimSpec(
             experiment=EXPERIMENT,
             claim_id="gains_saturate",
             statement=f"gains from more bits saturate by {saturation_bits} bits",
-            statistic=f"share of the {low:g}-bit-to-full-precision loss gap closed at "
-            f"{saturation_bits} bits (mean over cells, t interval)",
+            statistic=f"share of the {low}-bit-to-full-precision loss gap closed at "
+            f"{saturation_bits} bits (integer training; mean over cells, t interval)",
             rule=Rule("above", 0.9),
             sesoi=0.1,
             sesoi_note="saturated: the bits past this precision recover less than 10% of the gap",
@@ -282,7 +456,7 @@ def claim_specs(
             claim_id="ptq_grows_with_data",
             statement="PTQ degradation grows with training data at fixed N",
             statistic="gamma_D: coefficient of log D in log delta_PTQ(3-4 bits) ~ log D + log N "
-            "(OLS t over unquantised runs)",
+            "(OLS t over the unquantised runs, one per cell)",
             rule=Rule("above", sesoi_gamma_d),
             sesoi=sesoi_gamma_d,
             sesoi_note="delta_PTQ grows by at least 7% per doubling of D",
@@ -299,10 +473,10 @@ def claim_specs(
         ClaimSpec(
             experiment=EXPERIMENT,
             claim_id="low_precision_training_robust",
-            statement=f"a model trained at {robust_train_bits} bits degrades less under PTQ to "
-            f"{robust_post_bits} bits than one trained unquantised",
-            statistic=f"mean delta_PTQ({robust_train_bits}-bit trained) / mean delta_PTQ("
-            "unquantised), paired by cell (Fieller)",
+            statement=f"a model whose weights were trained at {robust_train_bits} bits degrades "
+            f"less under PTQ to {robust_post_bits} bits than one trained unquantised",
+            statistic=f"geometric mean over cells of delta_PTQ({robust_train_bits}-bit weight "
+            "training) / delta_PTQ(unquantised) (t on log ratios)",
             rule=Rule("below", robust_ratio),
             sesoi=1 - robust_ratio,
             sesoi_note=f"at least {1 - robust_ratio:.0%} less degradation",
@@ -321,8 +495,9 @@ def claim_specs(
         ClaimSpec(
             experiment=EXPERIMENT,
             claim_id="compute_optimal_bits",
-            statement="the compute-optimal training precision is 7-8 bits",
-            statistic="P* minimising the fitted law at fixed C ~ N D P (Wald interval of gamma)",
+            statement="the compute-optimal integer training precision is 7-8 bits",
+            statistic="P* = gamma x*(3) minimising Kumar's law at fixed C ~ N D P, gamma of "
+            "integer training from within-cell contrasts (cluster-robust t over cells)",
             rule=Rule("within", p_star_band[0], p_star_band[1]),
             sesoi=1.0,
             sesoi_note="7-8 bits give or take one bit",
@@ -332,12 +507,100 @@ def claim_specs(
                 opposite=p_star_band[1] + 2 * (p_star_band[1] - PAPER_P_STAR),
                 note="Kumar: P* ~ 7-8 bits for integer training",
             ),
-            compute=partial(p_star_evidence, start=start),
-            simulate=law.draw,
-            sims_share=0.25,
+            compute=partial(p_star_evidence, group="int"),
+            simulate=lambda e, rng: sim.gamma("int", gamma_for_p_star, e, rng),
+            sims_share=0.5,
+        ),
+        ClaimSpec(
+            experiment=EXPERIMENT,
+            claim_id="compute_optimal_bits_float",
+            statement="the compute-optimal floating-point training precision is about 6 bits",
+            statistic="P* = gamma x*(3) of floating-point training (e2m1/e3m2/e4m3), gamma "
+            "from within-cell contrasts (cluster-robust t over cells)",
+            rule=Rule("within", p_star_float_band[0], p_star_float_band[1]),
+            sesoi=1.0,
+            sesoi_note="fp6 give or take one bit",
+            effects=Effects(
+                margin=p_star_float_band[1],
+                paper=SEED_P_STAR_FLOAT,
+                opposite=p_star_float_band[1] + 2 * (p_star_float_band[1] - SEED_P_STAR_FLOAT),
+                note="the seed: fp6 seems compute-optimal",
+            ),
+            compute=partial(p_star_evidence, group="float"),
+            simulate=lambda e, rng: sim.gamma("float", gamma_for_p_star, e, rng),
+            sims_share=0.5,
+        ),
+        ClaimSpec(
+            experiment=EXPERIMENT,
+            claim_id="low_bits_need_4x_params",
+            statement=f"at {multiplier_bits} bits (below 4) the model must grow more than 4x "
+            "to keep its loss",
+            statistic=f"N / N_eff = (1 - exp(-{multiplier_bits}/gamma))^-3 of integer training, "
+            "gamma from within-cell contrasts (cluster-robust t over cells)",
+            rule=Rule("above", PAPER_MULTIPLIER),
+            sesoi=1.0,
+            sesoi_note="the paper's factor of 4",
+            effects=Effects(
+                margin=PAPER_MULTIPLIER,
+                paper=8.0,
+                opposite=2.0,
+                no_effect=1.0,
+                note="Kumar: below 4 bits the model must grow more than 4x (8 read as a "
+                "clear case)",
+            ),
+            compute=partial(multiplier_evidence, bits=multiplier_bits),
+            simulate=lambda e, rng: sim.gamma(
+                "int", partial(gamma_for_multiplier, bits=multiplier_bits), e, rng
+            ),
+            sims_share=0.5,
+        ),
+        ClaimSpec(
+            experiment=EXPERIMENT,
+            claim_id="tensor_effects_multiply",
+            statement="the effects of quantising weights, activations and KV cache multiply",
+            statistic=f"mean log(1 + delta/u) of joint training over the sum of the three "
+            f"one-tensor ones at {'/'.join(map(str, common))} bits, paired by cell (Fieller)",
+            rule=Rule("within", 0.8, 1.25),
+            sesoi=0.2,
+            sesoi_note="the product of the marginal N_eff factors within 20% (in log) of the "
+            "joint one",
+            effects=Effects(
+                margin=1.25,
+                paper=1.0,
+                opposite=2.0,
+                note="Kumar: marginal and joint fits predict equally well",
+            ),
+            compute=partial(multiplicativity_evidence, bits=common),
+            simulate=sim.multiplicative,
         ),
     ]
+    if capacity is not None and data.capacity is not None:
+        from papergrid.precision.capacity import capacity_claim_specs
+
+        cap = capacity_claim_specs(data.capacity, **capacity)
+        specs += [_on_capacity(s) for s in cap]
+    return specs
 
 
-def claim_data(inputs: dict[str, str]) -> pd.DataFrame:
-    return read_frame(inputs["runs"], CONTRACT.summary_schema())
+def _on_capacity(spec: ClaimSpec) -> ClaimSpec:
+    """A capacity claim (written on the capacity table) on :class:`PrecisionData`."""
+    compute, simulate = spec.compute, spec.simulate
+    return replace(
+        spec,
+        compute=lambda data: compute(data.capacity),
+        simulate=lambda e, rng: _capacity_data(simulate(e, rng)),
+    )
+
+
+def _capacity_data(frame: pd.DataFrame) -> PrecisionData:
+    return PrecisionData(pd.DataFrame(), frame)
+
+
+def claim_data(inputs: dict[str, str]) -> PrecisionData:
+    runs = read_frame(inputs["runs"], CONTRACT.summary_schema())
+    capacity = None
+    if "capacity" in inputs:
+        from papergrid.precision.capacity import CAPACITY_CONTRACT
+
+        capacity = read_frame(inputs["capacity"], CAPACITY_CONTRACT.summary_schema())
+    return PrecisionData(runs, capacity)

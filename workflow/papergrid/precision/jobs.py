@@ -1,4 +1,5 @@
-"""The precision experiment's training job: every precision of one cell, then PTQ."""
+"""The precision experiment's training job: every seed and setting of one (size, D/N)
+pair, each evaluated after PTQ."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 
 from papergrid.lm.model import GPT
 from papergrid.lm.sources import Prepared
-from papergrid.precision.grid import CONTRACT, FULL, PTQ_BITS, bits_value, run_id
+from papergrid.precision.grid import CONTRACT, PTQ_BITS, grid_row, parse_setting, run_id
 from papergrid.precision.quant import QuantLinear, quantize_weights_rtn
 
 
@@ -21,38 +22,48 @@ def train_cell(
     code_hash: str,
     outputs: Mapping[str, Sequence[str]],
 ) -> list[str]:
-    """Train every precision of one cell; ``outputs`` maps curve/summary/model/vocab to paths."""
+    """Train every run of one job; ``outputs`` maps curve/summary/model/vocab to paths.
+
+    The runs of a seed share one data set (their schedule is the cell's), prepared once."""
     from papergrid.lm.jobs import packed_run_paths, train_lm_run
+    from papergrid.lm.sources import prepare
     from papergrid.precision.quant import kv_quantiser, quant_linear_factory
 
-    statuses = []
+    statuses, prepared = [], {}
     for i, run in enumerate(runs):
-        bits = None if run["train_bits"] == FULL else int(run["train_bits"])
-        q = set(run["quantise"])
+        setting = parse_setting(run["setting"])
+        spec, tensors = setting["spec"], setting["tensors"]
+        train = run["train"]
+        key = (train["seed"], train["batch_size"], train["steps"])
+        if key not in prepared:
+            prepared = {key: prepare("markov", run["markov"], train["batch_size"], train["seed"])}
+        data = prepared[key]
         statuses.append(
             train_lm_run(
                 contract=CONTRACT,
                 run_id=run_id(run),
                 run=run,
-                grid={
-                    "d_model": run["d_model"],
-                    "tokens_per_param": run["tokens_per_param"],
-                    "train_bits": bits_value(run["train_bits"]),
-                    "n_quantised": len(q),
-                },
+                grid=grid_row(run),
                 source="markov",
                 source_cfg=run["markov"],
                 model_cfg=run["model"],
-                train_cfg=run["train"],
+                train_cfg=train,
                 device=device,
                 threads=threads,
                 code_hash=code_hash,
                 **packed_run_paths(outputs, i),
                 linear_factory=quant_linear_factory(
-                    bits if "weights" in q else None, bits if "activations" in q else None
+                    spec if "weights" in tensors else None,
+                    spec if "activations" in tensors else None,
                 ),
-                kv_transform=kv_quantiser(bits if "kv" in q else None),
+                kv_transform=kv_quantiser(spec if "kv" in tensors else None),
                 after_train=lambda model, data: ptq_losses(model, data, PTQ_BITS),
+                summary_extra={
+                    "val_floor": float(data.meta["val_floor"]),
+                    "val_unigram": float(data.meta["unigram"]),
+                    "batch_size": int(train["batch_size"]),
+                },
+                data=data,
             )
         )
     return statuses

@@ -83,6 +83,14 @@ class MarkovSource:
         p = self.table
         return float(-(self.stationary * (p * np.log(p)).sum(axis=1)).sum())
 
+    @cached_property
+    def unigram_entropy(self) -> float:
+        """Entropy of the stationary symbol distribution, nats: the loss of the best model
+        that ignores context (a model above it has learnt nothing of the language)."""
+        p = self.stationary.reshape(-1, self.vocab).sum(axis=0)
+        p = p[p > 0]
+        return float(-(p * np.log(p)).sum())
+
     def sample(self, n_seq: int, seq_len: int, seed: int) -> np.ndarray:
         """(n_seq, seq_len) int64 tokens; each sequence starts from the stationary chain."""
         rng = np.random.default_rng(seed)
