@@ -59,9 +59,9 @@ def cells(runs: pd.DataFrame, unigram: float, settings: list[str] | None = None)
     return [c.set_index("setting") for _, c in ok.groupby(CELL)]
 
 
-def share_evidence(data: PrecisionData, low: int, saturation_bits: int) -> Evidence:
-    """Share of the loss gap between ``low``-bit integer training and full precision closed
-    at ``saturation_bits``, per cell; t over cells. Cells with no gap are left out."""
+def share_values(data: PrecisionData, low: int, saturation_bits: int) -> tuple[list, int]:
+    """Per cell, the share of the gap between ``low``-bit integer training and full
+    precision that ``saturation_bits`` closes; and the cells with no gap (left out)."""
     shares, no_gap = [], 0
     names = ("fp", f"int{low}", f"int{saturation_bits}")
     for c in cells(data.runs, data.unigram, list(names)):
@@ -71,6 +71,13 @@ def share_evidence(data: PrecisionData, low: int, saturation_bits: int) -> Evide
                 shares.append((c.loc[names[1], "val_loss"] - c.loc[names[2], "val_loss"]) / gap)
             else:
                 no_gap += 1
+    return shares, no_gap
+
+
+def share_evidence(data: PrecisionData, low: int, saturation_bits: int) -> Evidence:
+    """Share of the low-bit-to-full-precision gap closed at ``saturation_bits``; t over
+    cells. Cells with no gap are left out."""
+    shares, no_gap = share_values(data, low, saturation_bits)
     ev = t_mean(shares, "cells")
     if no_gap:
         ev = ev.with_detail(
@@ -252,7 +259,7 @@ class Simulator:
         self.low, self.sat = low, saturation_bits
         self.train_bits, self.post_bits = train_bits, post_bits
         self.common_bits = common_bits
-        shares = self._shares()
+        shares, _ = share_values(data, low, saturation_bits)
         self.share_sd = float(np.std(shares, ddof=1)) if len(shares) > 1 else 0.0
         x, y, _ = ptq_growth_design(data)
         _, self.ptq_beta = ols(x, y, 1) if len(y) > 3 else (None, np.full(3, np.nan))
@@ -269,23 +276,12 @@ class Simulator:
         joint, summed, _ = multiplicativity_pairs(data, common_bits)
         if len(joint) > 1:
             r = float(np.mean(joint) / np.mean(summed)) if np.mean(summed) else 1.0
-            self.mult_sd = float(np.std(joint - r * summed, ddof=1))
+            # the spread is of a cell's mean over the common bits; the draws add noise to
+            # each bit's run, so each gets the spread times sqrt(bits)
+            per_cell = float(np.std(joint - r * summed, ddof=1))
+            self.mult_sd = per_cell * math.sqrt(len(common_bits))
         else:
             self.mult_sd = 0.0
-
-    def _shares(self) -> list[float]:
-        ev = share_evidence(self.data, self.low, self.sat)
-        return [] if ev.n_units < 2 else self._share_values()
-
-    def _share_values(self) -> list[float]:
-        out = []
-        for c in cells(self.runs, self.data.unigram):
-            names = ("fp", f"int{self.low}", f"int{self.sat}")
-            if set(names) <= set(c.index):
-                gap = c.loc[names[1], "val_loss"] - c.loc["fp", "val_loss"]
-                if gap > 0:
-                    out.append((c.loc[names[1], "val_loss"] - c.loc[names[2], "val_loss"]) / gap)
-        return out
 
     def _contrast_sd(self, group: str) -> float:
         ev = group_gamma(self.data, group)
@@ -414,6 +410,39 @@ def gamma_for_multiplier(m: float, bits: int) -> float:
     return -bits / math.log(1 - f)
 
 
+def p_star_spec(
+    sim: Simulator,
+    group: str,
+    claim_id: str,
+    statement: str,
+    band: list[float],
+    paper: float,
+    sesoi_note: str,
+    note: str,
+) -> ClaimSpec:
+    """P* of a jointly quantised setting group within ``band``."""
+    formats = {"int": "integer", "float": "floating-point (e2m1/e3m2/e4m3)"}
+    return ClaimSpec(
+        experiment=EXPERIMENT,
+        claim_id=claim_id,
+        statement=statement,
+        statistic=f"P* = gamma x*(3) minimising Kumar's law at fixed C ~ N D P, gamma of "
+        f"{formats[group]} training from within-cell contrasts (cluster-robust t over cells)",
+        rule=Rule("within", band[0], band[1]),
+        sesoi=1.0,
+        sesoi_note=sesoi_note,
+        effects=Effects(
+            margin=band[1],
+            paper=paper,
+            opposite=band[1] + 2 * (band[1] - paper),
+            note=note,
+        ),
+        compute=partial(p_star_evidence, group=group),
+        simulate=lambda e, rng: sim.gamma(group, gamma_for_p_star, e, rng),
+        sims_share=0.5,
+    )
+
+
 def claim_specs(
     data: PrecisionData,
     *,
@@ -492,43 +521,25 @@ def claim_specs(
             ),
             simulate=sim.robustness,
         ),
-        ClaimSpec(
-            experiment=EXPERIMENT,
-            claim_id="compute_optimal_bits",
-            statement="the compute-optimal integer training precision is 7-8 bits",
-            statistic="P* = gamma x*(3) minimising Kumar's law at fixed C ~ N D P, gamma of "
-            "integer training from within-cell contrasts (cluster-robust t over cells)",
-            rule=Rule("within", p_star_band[0], p_star_band[1]),
-            sesoi=1.0,
-            sesoi_note="7-8 bits give or take one bit",
-            effects=Effects(
-                margin=p_star_band[1],
-                paper=PAPER_P_STAR,
-                opposite=p_star_band[1] + 2 * (p_star_band[1] - PAPER_P_STAR),
-                note="Kumar: P* ~ 7-8 bits for integer training",
-            ),
-            compute=partial(p_star_evidence, group="int"),
-            simulate=lambda e, rng: sim.gamma("int", gamma_for_p_star, e, rng),
-            sims_share=0.5,
+        p_star_spec(
+            sim,
+            "int",
+            "compute_optimal_bits",
+            "the compute-optimal integer training precision is 7-8 bits",
+            p_star_band,
+            PAPER_P_STAR,
+            "7-8 bits give or take one bit",
+            "Kumar: P* ~ 7-8 bits for integer training",
         ),
-        ClaimSpec(
-            experiment=EXPERIMENT,
-            claim_id="compute_optimal_bits_float",
-            statement="the compute-optimal floating-point training precision is about 6 bits",
-            statistic="P* = gamma x*(3) of floating-point training (e2m1/e3m2/e4m3), gamma "
-            "from within-cell contrasts (cluster-robust t over cells)",
-            rule=Rule("within", p_star_float_band[0], p_star_float_band[1]),
-            sesoi=1.0,
-            sesoi_note="fp6 give or take one bit",
-            effects=Effects(
-                margin=p_star_float_band[1],
-                paper=SEED_P_STAR_FLOAT,
-                opposite=p_star_float_band[1] + 2 * (p_star_float_band[1] - SEED_P_STAR_FLOAT),
-                note="the seed: fp6 seems compute-optimal",
-            ),
-            compute=partial(p_star_evidence, group="float"),
-            simulate=lambda e, rng: sim.gamma("float", gamma_for_p_star, e, rng),
-            sims_share=0.5,
+        p_star_spec(
+            sim,
+            "float",
+            "compute_optimal_bits_float",
+            "the compute-optimal floating-point training precision is about 6 bits",
+            p_star_float_band,
+            SEED_P_STAR_FLOAT,
+            "fp6 give or take one bit",
+            "the seed: fp6 seems compute-optimal",
         ),
         ClaimSpec(
             experiment=EXPERIMENT,
