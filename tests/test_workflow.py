@@ -603,7 +603,9 @@ def test_paper_scale_config_plans_cleanly(tmp_path):
     )
     assert int(counts["weights_train"]) == 7 * 3  # cells: width x optimizer
     # precision is not packed at paper scale: one job per run
-    assert int(counts["precision_train"]) == 4 * 5 * 6  # size x D/N x precision
+    # (size x D/N x seed) x settings: fp, 5 integer, 4 float, and at 2 sizes 3 x 5 one-tensor
+    assert int(counts["precision_train"]) == 5 * 3 * (4 * (1 + 5 + 4) + 2 * 3 * 5)
+    assert int(counts["precision_capacity_train"]) == 3  # one per seed
     assert int(counts["depth_train"]) == 3 * 8  # budget x seed, every depth in one job
     assert int(counts["sft_main"]) == 6 and int(counts["sft_variant"]) == 4 + 1
     # 7 (loss, beta) cells + 4 pair arms + 2 length losses; PPO and RLOO + 4 RLVR betas + weak

@@ -17,14 +17,16 @@ from papergrid.lm.model import GPT, GPTConfig
 from papergrid.precision.capacity import (
     CONTRACT,
     MAX_FILL,
-    CapacitySimulator,
-    bits_per_param_evidence,
-    capacity_claim_specs,
     capacity_runs,
     check_block,
     fact_set,
     params_total,
     run_id,
+)
+from papergrid.precision.capacity_claims import (
+    CapacitySimulator,
+    bits_per_param_evidence,
+    capacity_claim_specs,
 )
 from papergrid.precision.capacity_jobs import (
     FactBatches,

@@ -164,45 +164,43 @@ def gamma_evidence(runs: pd.DataFrame, unigram: float, group: str) -> Evidence:
     from scipy import optimize
     from scipy import stats as st
 
+    # plain arrays and a dict of cells: every calibration draw calls this, and pandas
+    # indexing was two thirds of its time
     e = floor(runs)
-    fp = fp_runs(runs, unigram)
-    law = (
-        Excess(
-            *_profile_excess(
-                fp["n_params"].to_numpy(float),
-                fp["tokens"].to_numpy(float),
-                fp["val_loss"].to_numpy(float) - e,
-            ),
-            e,
-            "ok",
-        )
-        if len(fp) >= 4
-        else Excess(math.nan, math.nan, math.nan, e, "failed")
-    )
-    contrasts = contrast_table(runs, law, unigram)
-    c = contrasts[(contrasts["group"] == group) & contrasts["learned"]]
-    n_out = int(((contrasts["group"] == group) & ~contrasts["learned"]).sum())
+    ok = learned(runs, unigram).to_numpy()
+    fmt, quantised = runs["number_format"].to_numpy(), runs["quantised"].to_numpy()
+    keys = list(zip(*(runs[k].to_numpy() for k in CELL), strict=True))
+    loss = runs["val_loss"].to_numpy(float)
+    is_fp = ok & (fmt == "fp")
+    fp_loss = {keys[i]: loss[i] for i in np.flatnonzero(is_fp)}
+    in_group = (fmt == GROUPS[group][0]) & (quantised == GROUPS[group][1])
+    in_group &= np.array([k in fp_loss for k in keys], dtype=bool)
+    n_out = int((in_group & ~ok).sum())
     detail = f"{n_out} run(s) left out: did not learn" if n_out else ""
-    cell_ids = pd.concat([fp[CELL], c[CELL]]).drop_duplicates().reset_index(drop=True)
-    n_cells = c.groupby(CELL).ngroups if len(c) else 0
-    if n_cells < 3 or not math.isfinite(law.alpha) or law.A <= 0:
+    rows_fp, rows_c = np.flatnonzero(is_fp), np.flatnonzero(in_group & ok)
+    n_cells = len({keys[i] for i in rows_c})
+    if n_cells < 3 or len(rows_fp) < 4:
         return no_evidence(math.nan, n_cells, "cells", detail or "too few cells")
-    index = pd.Series(np.arange(len(cell_ids)), index=pd.MultiIndex.from_frame(cell_ids))
-    clusters = np.concatenate(
-        [
-            index.reindex(pd.MultiIndex.from_frame(fp[CELL])).to_numpy(),
-            index.reindex(pd.MultiIndex.from_frame(c[CELL])).to_numpy(),
-        ]
+    cell_index: dict = {}
+    clusters = np.array(
+        [cell_index.setdefault(keys[i], len(cell_index)) for i in (*rows_fp, *rows_c)]
     )
-    n_fp, d_fp = fp["n_params"].to_numpy(float), fp["tokens"].to_numpy(float)
-    y_fp = fp["val_loss"].to_numpy(float) - e
-    n_c, p_c = c["n_params"].to_numpy(float), c["train_bits"].to_numpy(float)
-    k_c, y_c = c["n_quantised"].to_numpy(float), c["delta"].to_numpy(float)
+    g_count = len(cell_index)
+    n_params, tokens = runs["n_params"].to_numpy(float), runs["tokens"].to_numpy(float)
+    n_fp, d_fp = n_params[rows_fp], tokens[rows_fp]
+    y_fp = loss[rows_fp] - e
+    a0, alpha0, b0 = _profile_excess(n_fp, d_fp, y_fp)
+    if not (math.isfinite(alpha0) and a0 > 0):
+        return no_evidence(math.nan, n_cells, "cells", detail or "no unquantised law")
+    n_c, p_c = n_params[rows_c], runs["train_bits"].to_numpy(float)[rows_c]
+    k_c = runs["n_quantised"].to_numpy(float)[rows_c]
+    y_c = loss[rows_c] - np.array([fp_loss[keys[i]] for i in rows_c])
+    law = Excess(a0, alpha0, b0, e, "ok")
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         a, alpha, b, g = math.exp(theta[0]), theta[1], math.exp(theta[2]), math.exp(theta[3])
         r_fp = y_fp - (a * n_fp ** (-alpha) + b * d_fp ** (-alpha))
-        x = {"u": a * n_c ** (-alpha), "alpha": np.full(len(c), alpha), "P": p_c, "k": k_c}
+        x = {"u": a * n_c ** (-alpha), "alpha": np.full(len(n_c), alpha), "P": p_c, "k": k_c}
         return np.concatenate([r_fp, y_c - PRECISION_CONTRAST(x, gamma=g)])
 
     # a start for gamma given stage 1: a grid over log gamma
@@ -222,7 +220,6 @@ def gamma_evidence(runs: pd.DataFrame, unigram: float, group: str) -> Evidence:
     )
     theta, r, j = fit.x, fit.fun, fit.jac
     log_g, gamma = float(theta[3]), math.exp(theta[3])
-    g_count = len(cell_ids)
     try:
         bread = np.linalg.inv(j.T @ j)
         # CR3: each cell's residuals inflated by (I - H_gg)^-1, the leave-one-cell-out

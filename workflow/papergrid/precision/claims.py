@@ -586,7 +586,7 @@ def claim_specs(
         ),
     ]
     if capacity is not None and data.capacity is not None:
-        from papergrid.precision.capacity import capacity_claim_specs
+        from papergrid.precision.capacity_claims import capacity_claim_specs
 
         cap = capacity_claim_specs(data.capacity, **capacity)
         specs += [_on_capacity(s) for s in cap]
