@@ -210,6 +210,24 @@ def test_compute_optimal_bits_is_interior_only_with_several_quantised_tensors():
     assert p3 == pytest.approx(bits[int(np.argmin(best))], abs=0.15)
 
 
+@pytest.mark.parametrize("n", [1e4, 1e8])
+def test_fixed_size_optimal_bits_minimises_the_law_with_n_fixed(n):
+    from papergrid.fit import fixed_size_optimal_bits
+
+    a, b, alpha, gamma, k = 4299.0, 18060.0, 0.4965, 2.0, 3.0
+    bits = np.geomspace(0.5, 60, 40001)
+    found = []
+    for ratio in (16.0, 256.0):
+        compute = n * (ratio * n) * 16  # a 16-bit run at this D/N
+        f = 1 - np.exp(-bits / gamma)
+        loss = a * (n * f**k) ** -alpha + b * (compute / (n * bits)) ** -alpha
+        p = fixed_size_optimal_bits(gamma, alpha, k, b / a, ratio)
+        assert p == pytest.approx(bits[np.argmin(loss)], rel=1e-3)
+        found.append(p)
+    assert found[1] > found[0] + 2  # Kumar: with N fixed, P* grows with the data
+    assert math.isnan(fixed_size_optimal_bits(-1.0, alpha, k, b / a, 16.0))
+
+
 def test_too_few_distinct_points_are_underdetermined():
     form, truth = FORMS["precision_training"]
     x = {k: v[:6] for k, v in design(form, np.random.default_rng(9)).items()}

@@ -90,7 +90,7 @@ def test_precision_grid_fits_and_claims(smoke_run):
     assert groups | {"unquantised", "contrast (kv)", "ptq"} == set(fits["law"])
     assert "E" not in set(fits.loc[fits["law"] == "unquantised", "param"])
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
-    assert len(claims) == 10 and (res / "calibration.md").exists()
+    assert len(claims) == 11 and (res / "calibration.md").exists()
     assert "exact floor" in (res / "fits.md").read_text()
     capacity = read_checked(res / "capacity.parquet", C_CONTRACT.summary_schema()).to_pandas()
     assert len(capacity) == 2 * 2 and (capacity["bits_stored_fp"] >= 0).all()

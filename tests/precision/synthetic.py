@@ -103,6 +103,7 @@ SETTINGS = {
     "p_star_band": [6.0, 9.0],
     "p_star_float_band": [5.0, 7.0],
     "multiplier_bits": 3,
+    "sesoi_p_star_slope": 0.5,
     "sesoi_gamma_d": 0.1,
     "robust_ratio": 0.8,
     "marginal_bits": list(MARGINAL_BITS),

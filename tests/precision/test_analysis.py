@@ -6,10 +6,12 @@ import pytest
 from papergrid.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, evaluate
 from papergrid.fit import compute_optimal_bits
 from papergrid.precision.analysis import (
+    contrast_at,
     fit_excess,
     fit_markdown,
     fit_table,
     gamma_evidence,
+    gamma_from_contrast,
     ptq_points,
 )
 from papergrid.precision.claims import (
@@ -17,8 +19,11 @@ from papergrid.precision.claims import (
     claim_specs,
     gamma_for_multiplier,
     gamma_for_p_star,
+    gamma_for_slope,
     multiplier,
     p_star,
+    p_star_slope,
+    wald_extreme,
 )
 from papergrid.precision.grid import PTQ_BITS
 
@@ -71,6 +76,10 @@ def test_p_star_and_multiplier_map_gamma_both_ways():
     assert p_star(gamma_for_p_star(7.5)) == pytest.approx(7.5, abs=1e-3)
     assert multiplier(gamma_for_multiplier(4.0, 3), 3) == pytest.approx(4.0)
     assert multiplier(10.0, 3) > multiplier(2.0, 3)  # rises with gamma
+    span, alpha, b_over_a = (16.0, 256.0), LAW["alpha"], LAW["B"] / LAW["A"]
+    g = gamma_for_slope(0.5, alpha, b_over_a, span)
+    assert p_star_slope(g, alpha, b_over_a, span) == pytest.approx(0.5, abs=1e-6)
+    assert p_star_slope(2 * g, alpha, b_over_a, span) > 0.5  # rises with gamma
 
 
 def test_planted_effects_reach_supported():
@@ -84,6 +93,7 @@ def test_planted_effects_reach_supported():
         "compute_optimal_bits",
         "compute_optimal_bits_float",
         "low_bits_need_4x_params",
+        "p_star_rises_with_data",
         "tensor_effects_multiply",
     ):
         assert v[claim].verdict == SUPPORTED, (claim, v[claim].estimate)
@@ -106,6 +116,7 @@ def test_reversed_effects_are_not_supported():
         "compute_optimal_bits",
         "compute_optimal_bits_float",
         "low_bits_need_4x_params",
+        "p_star_rises_with_data",  # gamma near 1 at alpha 0.35: about 0.3 bits per doubling
         "tensor_effects_multiply",
     ):
         assert v[claim].verdict == NOT_SUPPORTED, (claim, v[claim].estimate)
@@ -133,6 +144,35 @@ def test_noisy_effects_on_the_margin_are_inconclusive():
         "compute_optimal_bits_float",
     ):
         assert v[claim].verdict == INCONCLUSIVE, (claim, v[claim].ci_low, v[claim].ci_high)
+    # the fixed-N P* slope on its margin (0.5 bits per doubling), with the same noise
+    g = gamma_for_slope(0.5, LAW["alpha"], LAW["B"] / LAW["A"], (16.0, 256.0))
+    c = found(synthetic_runs({"int": g}, noise=0.05, seeds=2))["p_star_rises_with_data"]
+    assert c.verdict == INCONCLUSIVE and c.ci_low < 0.5 < c.ci_high
+
+
+def test_a_cost_free_quantisation_bounds_the_p_star_slope_from_zero_up():
+    # gamma so small that no quantised run costs anything: on log gamma the interval had
+    # no upper bound; on the 3-bit contrast it reaches 0 and stops well below the margin
+    for noise in (0.002, 0.02):
+        c = found(synthetic_runs({"int": 0.05}, noise=noise))["p_star_rises_with_data"]
+        assert c.ci_low == 0.0 and c.ci_high < 0.5 and c.verdict == NOT_SUPPORTED
+
+
+def test_contrast_parametrisation_round_trips():
+    for g in (0.05, 0.3, 1.0, 5.0):
+        c = contrast_at(g, 1.4, 3, 3.0)
+        assert c >= 0 and gamma_from_contrast(c, 1.4, 3, 3.0) == pytest.approx(g, rel=1e-9)
+    assert gamma_from_contrast(0.0, 1.4, 3, 3.0) == 0.0
+
+
+def test_wald_extremes_of_a_linear_function_are_the_delta_method_bounds():
+    cov = np.array([[0.04, 0.01, 0, 0], [0.01, 0.09, 0, 0], [0, 0, 0.01, 0], [0, 0, 0, 0.25]])
+    w = np.array([1.0, -2.0, 0.5, 3.0])
+    theta = np.array([0.3, 1.0, -1.0, 2.0])
+    half = 1.96 * math.sqrt(w @ cov @ w)
+    fn = lambda t: float(w @ t)  # noqa: E731
+    assert wald_extreme(fn, theta, cov, 1.96, 1) == pytest.approx(fn(theta) + half, rel=1e-6)
+    assert wald_extreme(fn, theta, cov, 1.96, -1) == pytest.approx(fn(theta) - half, rel=1e-6)
 
 
 def test_rules_are_calibrated_on_a_grid_that_can_decide():

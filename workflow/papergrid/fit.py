@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import brentq, minimize
 
 Array = np.ndarray
 Params = Mapping[str, float]
@@ -317,6 +317,47 @@ def _optimal_x(k: float) -> float:
     """x*(k), the maximiser of (1 - exp(-x))^k / x (intervals call this thousands of times)."""
     xs = np.linspace(1e-3, 50, 200_001)
     return float(xs[np.argmax((1 - np.exp(-xs)) ** k / xs)])
+
+
+def fixed_size_optimal_bits(
+    gamma: float,
+    alpha: float,
+    k: float,
+    b_over_a: float,
+    tokens_per_param: float,
+    reference_bits: float = 16.0,
+) -> float:
+    """P* at a fixed model size: compute C = N D P spent on data, so that a run at P bits
+    sees D = C / (N P) tokens, with C that of a ``reference_bits`` run at D = N *
+    ``tokens_per_param``.
+
+    The law's excess is then A N^-alpha f(P)^(-k alpha) + B D_ref^-alpha (P / P_ref)^alpha
+    with f(P) = 1 - exp(-P / gamma): raising P shrinks the N_eff penalty and costs data.
+    Up to the factor A N^-alpha it depends on N only through D/N, so P* is a function of
+    D/N (Kumar et al.: with N fixed, P* grows with log C). In x = P / gamma the optimum
+    solves k f^(-k alpha - 1) e^-x = c x^(alpha - 1), c = (B / A) (D/N)^-alpha
+    (gamma / P_ref)^alpha; its left side minus its right falls from +inf to -inf in x.
+    Returns inf where the optimum lies past 10^4 gammas.
+    """
+    if not all(math.isfinite(v) for v in (gamma, alpha, b_over_a)) or min(gamma, alpha) <= 0:
+        return math.nan
+    log_c = (
+        math.log(b_over_a)
+        - alpha * math.log(tokens_per_param)
+        + alpha * math.log(gamma / reference_bits)
+    )
+
+    def h(log_x: float) -> float:
+        x = math.exp(log_x)
+        log_f = math.log(-math.expm1(-x))
+        return math.log(k) - (k * alpha + 1) * log_f - x - log_c - (alpha - 1) * log_x
+
+    lo, hi = math.log(1e-8), math.log(1e4)
+    if h(hi) > 0:
+        return math.inf
+    if h(lo) < 0:
+        return 0.0
+    return float(gamma * math.exp(brentq(h, lo, hi, xtol=1e-12, rtol=1e-12)))
 
 
 def _ptq(x, p):

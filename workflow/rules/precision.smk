@@ -229,6 +229,7 @@ CLAIM_SETS["precision"] = {
                     "p_star_band",
                     "p_star_float_band",
                     "multiplier_bits",
+                    "sesoi_p_star_slope",
                     "sesoi_gamma_d",
                     "robust_ratio",
                 )

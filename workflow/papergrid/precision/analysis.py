@@ -155,14 +155,65 @@ def _profile_excess(n: np.ndarray, d: np.ndarray, y: np.ndarray) -> tuple[float,
     return float(coef[0]), float(res.x), float(coef[1])
 
 
-def gamma_evidence(runs: pd.DataFrame, unigram: float, group: str) -> Evidence:
-    """gamma of one setting group, estimated jointly with the unquantised law from the
-    unquantised runs and the group's within-cell contrasts (least squares), with a
-    cluster-robust (CR3 jackknife sandwich) interval over cells on log gamma, t(cells - 1)
-    bounds: the uncertainty of A and alpha, through which gamma is read, is carried into
-    it."""
+@dataclass(frozen=True)
+class JointFit:
+    """Stage 1 and one setting group's gamma fitted together: theta = (log A, alpha,
+    log B, log gamma) with its cluster-robust (CR3) covariance over cells."""
+
+    theta: np.ndarray
+    cov: np.ndarray  # inf where the sandwich could not be formed
+    n_cells: int
+    on_bound: bool  # gamma at the edge of its range: its interval is not trusted
+    sd: dict  # residual SD of the unquantised runs ("fp") and of the contrasts per bit width
+    # the same fit with c, the standardised contrast at the group's lowest bits, in place
+    # of log gamma (see :func:`gamma_from_contrast`); None unless asked for
+    low: LowContrast | None = None
+
+    @property
+    def gamma(self) -> float:
+        return math.exp(self.theta[3])
+
+
+@dataclass(frozen=True)
+class LowContrast:
+    """theta = (log A, alpha, log B, c) with c = f(bits / gamma)^(-k alpha) - 1, the
+    quantised run's excess over the unquantised one in units of u at ``bits``. An estimate
+    of c is close to a mean of contrasts, so its interval can reach 0 (no cost, gamma -> 0)
+    where one on log gamma cannot: a small gamma makes every contrast vanish, and log gamma
+    then moves far for a small change in the data."""
+
+    theta: np.ndarray
+    cov: np.ndarray
+    bits: float
+    k: float
+
+
+def gamma_from_contrast(c: float, alpha: float, k: float, bits: float) -> float:
+    """The gamma at which a run at ``bits`` costs c u (0 for c <= 0: no cost at all)."""
+    if not c > 0:
+        return 0.0
+    one_minus_f = -math.expm1(-math.log1p(c) / (k * alpha))
+    if one_minus_f <= 0:
+        return 0.0
+    return bits / -math.log(one_minus_f) if one_minus_f < 1 else math.inf
+
+
+def contrast_at(gamma: float, alpha: float, k: float, bits: float) -> float:
+    """c of :class:`LowContrast`: the inverse of :func:`gamma_from_contrast`."""
+    if gamma <= 0:
+        return 0.0
+    return float(math.expm1(-k * alpha * math.log1p(-math.exp(-bits / gamma))))
+
+
+def joint_fit(
+    runs: pd.DataFrame, unigram: float, group: str, low_contrast: bool = False
+) -> tuple[JointFit | None, str, int]:
+    """Weighted least squares of the unquantised runs' excess and the group's within-cell
+    contrasts with shared A and alpha, so that the uncertainty of A and alpha, through
+    which gamma is read, is in gamma's covariance. Returns (fit, detail, cells): fit is
+    None where the group has fewer than 3 cells or there is no unquantised law; detail
+    counts the runs left out (or says why there is no fit)."""
     from scipy import optimize
-    from scipy import stats as st
 
     # plain arrays and a dict of cells: every calibration draw calls this, and pandas
     # indexing was two thirds of its time
@@ -180,7 +231,7 @@ def gamma_evidence(runs: pd.DataFrame, unigram: float, group: str) -> Evidence:
     rows_fp, rows_c = np.flatnonzero(is_fp), np.flatnonzero(in_group & ok)
     n_cells = len({keys[i] for i in rows_c})
     if n_cells < 3 or len(rows_fp) < 4:
-        return no_evidence(math.nan, n_cells, "cells", detail or "too few cells")
+        return None, detail or "too few cells", n_cells
     cell_index: dict = {}
     clusters = np.array(
         [cell_index.setdefault(keys[i], len(cell_index)) for i in (*rows_fp, *rows_c)]
@@ -191,13 +242,12 @@ def gamma_evidence(runs: pd.DataFrame, unigram: float, group: str) -> Evidence:
     y_fp = loss[rows_fp] - e
     a0, alpha0, b0 = _profile_excess(n_fp, d_fp, y_fp)
     if not (math.isfinite(alpha0) and a0 > 0):
-        return no_evidence(math.nan, n_cells, "cells", detail or "no unquantised law")
+        return None, detail or "no unquantised law", n_cells
     n_c, p_c = n_params[rows_c], runs["train_bits"].to_numpy(float)[rows_c]
     k_c = runs["n_quantised"].to_numpy(float)[rows_c]
     y_c = loss[rows_c] - np.array([fp_loss[keys[i]] for i in rows_c])
-    law = Excess(a0, alpha0, b0, e, "ok")
 
-    def residuals(theta: np.ndarray) -> np.ndarray:
+    def raw(theta: np.ndarray) -> np.ndarray:
         a, alpha, b, g = math.exp(theta[0]), theta[1], math.exp(theta[2]), math.exp(theta[3])
         r_fp = y_fp - (a * n_fp ** (-alpha) + b * d_fp ** (-alpha))
         x = {"u": a * n_c ** (-alpha), "alpha": np.full(len(n_c), alpha), "P": p_c, "k": k_c}
@@ -208,52 +258,110 @@ def gamma_evidence(runs: pd.DataFrame, unigram: float, group: str) -> Evidence:
         math.log(p)
         for p in (PRECISION_CONTRAST.params[0].lower, PRECISION_CONTRAST.params[0].upper)
     )
-    theta0 = [math.log(max(law.A, 1e-12)), law.alpha, math.log(max(law.B, 1e-12)), 0.0]
+    theta0 = [math.log(max(a0, 1e-12)), alpha0, math.log(max(b0, 1e-12)), 0.0]
     grid = np.linspace(lo, hi, 60)
-    sse = [float(np.sum(residuals(np.array([*theta0[:3], g]))[len(y_fp) :] ** 2)) for g in grid]
+    sse = [float(np.sum(raw(np.array([*theta0[:3], g]))[len(y_fp) :] ** 2)) for g in grid]
     theta0[3] = float(grid[int(np.argmin(sse))])
-    fit = optimize.least_squares(
-        residuals,
-        np.array(theta0),
-        bounds=([-30, 0.005, -30, lo], [30, 3.0, 30, hi]),
-        x_scale="jac",
-    )
-    theta, r, j = fit.x, fit.fun, fit.jac
-    log_g, gamma = float(theta[3]), math.exp(theta[3])
+    bounds = ([-30, 0.005, -30, lo], [30, 3.0, 30, hi])
+    # variance groups: the unquantised runs, and the contrasts at each bit width. A 3-bit
+    # contrast scatters ~50x more than an 8-bit one across seeds, so unweighted least
+    # squares let the 3-bit scatter decide gamma and fitted noise as a quantisation cost
+    # when gamma is small; two-step feasible weighted least squares, the sandwich below
+    # keeps the intervals valid if the weights are off
+    labels = np.concatenate([np.full(len(y_fp), -1.0), p_c])
+    first = optimize.least_squares(raw, np.array(theta0), bounds=bounds, x_scale="jac")
+    sigma = _group_sd(first.fun, labels)
+    scale = np.array([sigma[v] for v in labels])
+    fit = optimize.least_squares(lambda t: raw(t) / scale, first.x, bounds=bounds, x_scale="jac")
+    theta = fit.x
+    sigma = _group_sd(fit.fun * scale, labels)
+    cov = _cr3_cov(fit.jac, fit.fun, clusters, g_count)
+    on_bound = min(theta[3] - lo, hi - theta[3]) < 1e-3
+    if on_bound:
+        detail = "; ".join(filter(None, [detail, "gamma on its bound"]))
+    low = None
+    if low_contrast:
+        bits, k = float(p_c.min()), float(k_c.max())
+
+        def raw_c(t: np.ndarray) -> np.ndarray:
+            g = gamma_from_contrast(t[3], t[1], k, bits)
+            return raw(np.array([*t[:3], math.log(min(max(g, 1e-9), 1e9))])) / scale
+
+        start = np.array([*theta[:3], contrast_at(math.exp(theta[3]), theta[1], k, bits)])
+        c_fit = optimize.least_squares(
+            raw_c,
+            start,
+            bounds=([-30, 0.005, -30, 0.0], [30, 3.0, 30, 1e6]),
+            x_scale="jac",
+        )
+        c_cov = _cr3_cov(c_fit.jac, c_fit.fun, clusters, g_count)
+        low = LowContrast(c_fit.x, c_cov, bits, k)
+    sd = {("fp" if k < 0 else k): v for k, v in sigma.items()}
+    return JointFit(theta, cov, n_cells, on_bound, sd, low), detail, n_cells
+
+
+def _cr3_cov(j: np.ndarray, r: np.ndarray, clusters: np.ndarray, g_count: int) -> np.ndarray:
+    """Cluster-robust sandwich of a least-squares fit with Jacobian ``j`` and residuals
+    ``r``, CR3: each cell's residuals inflated by (I - H_gg)^-1, the leave-one-cell-out
+    (jackknife) correction. The plain sandwich with 20-odd cells supported gamma bounds on
+    their margin about four times as often as the nominal 2.5%. inf where singular."""
+    width = j.shape[1]
     try:
         bread = np.linalg.inv(j.T @ j)
-        # CR3: each cell's residuals inflated by (I - H_gg)^-1, the leave-one-cell-out
-        # (jackknife) correction; the plain sandwich with 20-odd cells supported gamma
-        # bounds on their margin about four times as often as the nominal 2.5%
-        scores = np.zeros((g_count, 4))
+        scores = np.zeros((g_count, width))
         for g in range(g_count):
             rows = clusters == g
             j_g = j[rows]
             h_gg = j_g @ bread @ j_g.T
             adj = np.linalg.solve(np.eye(rows.sum()) - h_gg, r[rows])
             scores[g] = j_g.T @ adj
-        cov = bread @ (scores.T @ scores) @ bread * (g_count - 1) / g_count
-        se = math.sqrt(cov[3, 3]) if cov[3, 3] > 0 else math.inf
+        return bread @ (scores.T @ scores) @ bread * (g_count - 1) / g_count
     except np.linalg.LinAlgError:
-        se = math.inf
-    if min(log_g - lo, hi - log_g) < 1e-3:
-        detail = "; ".join(filter(None, [detail, "gamma on its bound"]))
-    df = n_cells - 1
+        return np.full((width, width), math.inf)
+
+
+def _group_sd(resid: np.ndarray, labels: np.ndarray) -> dict[float, float]:
+    """Root mean square residual per label, floored at a thousandth of the largest (a
+    group fitted exactly would otherwise get an infinite weight)."""
+    sd = {v: float(np.sqrt(np.mean(resid[labels == v] ** 2))) for v in np.unique(labels)}
+    top = max(sd.values())
+    return {v: max(s, 1e-3 * top, 1e-12) for v, s in sd.items()}
+
+
+def log_t_evidence(
+    estimate: float, se_log: float, n_cells: int, method: str, detail: str
+) -> Evidence:
+    """A positive estimate with t(cells - 1) bounds on its log scale."""
+    from scipy import stats as st
 
     def bound(a: float, sign: int) -> float:
-        if not math.isfinite(se):
+        if not (math.isfinite(se_log) and estimate > 0):
             return 0.0 if sign < 0 else math.inf
-        return math.exp(log_g + sign * min(700.0, float(st.t.isf(a, df)) * se))
+        return math.exp(
+            math.log(estimate) + sign * min(700.0, float(st.t.isf(a, n_cells - 1)) * se_log)
+        )
 
     return Evidence(
-        gamma,
+        estimate,
         n_cells,
         "cells",
-        "joint least squares with the unquantised law, cluster-robust t over cells",
+        method,
         lambda a: bound(a, -1),
         lambda a: bound(a, 1),
         detail=detail,
     )
+
+
+def gamma_evidence(runs: pd.DataFrame, unigram: float, group: str) -> Evidence:
+    """gamma of one setting group from :func:`joint_fit`, t(cells - 1) bounds on log
+    gamma."""
+    fit, detail, n_cells = joint_fit(runs, unigram, group)
+    if fit is None:
+        return no_evidence(math.nan, n_cells, "cells", detail)
+    v = fit.cov[3, 3]
+    se = math.sqrt(v) if math.isfinite(v) and v > 0 else math.inf
+    method = "joint least squares with the unquantised law, cluster-robust t over cells"
+    return log_t_evidence(fit.gamma, se, fit.n_cells, method, detail)
 
 
 def ptq_points(runs: pd.DataFrame, unigram: float) -> pd.DataFrame:
@@ -362,7 +470,9 @@ def fit_markdown(table: pd.DataFrame, runs: pd.DataFrame, unigram: float) -> str
         "the same sequences). Stage 2, within-cell contrasts: L(P) - L(unquantised) = "
         "u ((1 - exp(-P/gamma))^(-k alpha) - 1), u = A N^-alpha, one gamma per setting "
         "group (int / float: weights, activations and KV cache jointly, k = 3; w, a, kv: "
-        "that tensor type alone, k = 1), cluster-robust intervals over cells. PTQ law: "
+        "that tensor type alone, k = 1), fitted jointly with stage 1 by weighted least "
+        "squares (each bit width's contrasts and the unquantised runs weighted by their "
+        "inverse residual variance), cluster-robust (CR3) intervals over cells. PTQ law: "
         "delta = C_T D^gamma_D N^-gamma_N exp(-P_post/gamma_post) on the unquantised runs. "
         "95% intervals; bootstraps resample cells.\n\n"
         + markdown_table(table, cols)

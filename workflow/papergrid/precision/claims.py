@@ -16,13 +16,16 @@ import pandas as pd
 
 from papergrid.claims import ClaimSpec, Effects, Rule
 from papergrid.contract import read_frame
-from papergrid.fit import PRECISION_CONTRAST, compute_optimal_bits
+from papergrid.fit import PRECISION_CONTRAST, compute_optimal_bits, fixed_size_optimal_bits
 from papergrid.precision.analysis import (
     CELL,
     EXPERIMENT,
+    LowContrast,
     contrast_table,
     fit_excess,
     gamma_evidence,
+    gamma_from_contrast,
+    joint_fit,
     learned,
     unigram_level,
 )
@@ -35,6 +38,10 @@ PAPER_ROBUST_RATIO = 0.5  # "degrade less": read as half the PTQ degradation
 PAPER_P_STAR = 7.5  # "~7-8 bits"
 SEED_P_STAR_FLOAT = 6.0  # the seed: "fp6 seems compute-optimal"
 PAPER_MULTIPLIER = 4.0  # "below 4 bits the model must grow more than 4x"
+# bits of P* per doubling of D/N at fixed N under App. K's constants (three tensor factors
+# with their offsets, alpha = beta = 0.4965) over D/N 16-256; 0.82 over 10-1000
+PAPER_P_STAR_SLOPE = 0.81
+REFERENCE_BITS = 16.0  # compute of a 16-bit run fixes C at each D/N (Kumar's baseline)
 K_JOINT = 3  # weights, activations and KV cache
 
 
@@ -205,6 +212,105 @@ def multiplier_evidence(data: PrecisionData, bits: int) -> Evidence:
     )
 
 
+def p_star_slope(
+    gamma: float, alpha: float, b_over_a: float, data_range: tuple[float, float]
+) -> float:
+    """Bits of fixed-N P* (integer training, three tensor types) per doubling of D/N
+    between the ends of ``data_range``."""
+    lo, hi = data_range
+    p = [
+        fixed_size_optimal_bits(gamma, alpha, K_JOINT, b_over_a, r, REFERENCE_BITS)
+        for r in (lo, hi)
+    ]
+    return (p[1] - p[0]) / math.log2(hi / lo)
+
+
+def data_range(data: PrecisionData) -> tuple[float, float]:
+    """The smallest and largest D/N of the learned unquantised runs."""
+    fp = data.runs[learned(data.runs, data.unigram) & (data.runs["number_format"] == "fp")]
+    r = fp["tokens_per_param"].to_numpy(float)
+    return (float(r.min()), float(r.max())) if len(r) else (math.nan, math.nan)
+
+
+def _slope_at(theta: np.ndarray, low: LowContrast, span: tuple[float, float]) -> float:
+    """The slope at theta = (log A, alpha, log B, c): 0 where c <= 0 (no cost: gamma 0)
+    or alpha <= 0 (points on a wide ellipsoid can reach either)."""
+    log_a, alpha, log_b, c = theta
+    if alpha <= 0:
+        return 0.0  # data returns that do not diminish: P* has no reason to rise
+    gamma = gamma_from_contrast(c, alpha, low.k, low.bits)
+    if gamma == 0:
+        return 0.0
+    return p_star_slope(gamma, alpha, math.exp(np.clip(log_b - log_a, -700, 700)), span)
+
+
+def _gradient(fn, theta: np.ndarray) -> np.ndarray:
+    steps = 1e-6 * np.maximum(1.0, np.abs(theta))
+    unit = np.eye(len(theta))
+    pairs = zip(steps, unit, strict=True)
+    return np.array([(fn(theta + h * e) - fn(theta - h * e)) / (2 * h) for h, e in pairs])
+
+
+def wald_extreme(fn, theta: np.ndarray, cov: np.ndarray, radius: float, sign: int) -> float:
+    """The largest (sign +1) or smallest (-1) value of ``fn`` on the Wald ellipsoid
+    (theta' - theta) cov^-1 (theta' - theta) <= radius^2, sought at the boundary point
+    along cov grad / |grad|_cov from the estimate, with the gradient taken again there
+    until the point settles; the best value met (or the estimate's own) is returned. For
+    a linear fn this is the delta method's bound; a curved one (here near c = 0) is
+    followed rather than linearised at the estimate."""
+    best = fn(theta)  # the region holds its centre: its extremes bracket the estimate
+    point = theta
+    for _ in range(8):
+        g = _gradient(fn, point)
+        v = float(g @ cov @ g)
+        if not (math.isfinite(v) and v > 0):
+            return math.inf if sign > 0 else 0.0
+        new = theta + sign * radius * (cov @ g) / math.sqrt(v)
+        value = fn(new)
+        if math.isfinite(value) and sign * (value - best) > 0:
+            best = value
+        if np.allclose(new, point, rtol=1e-6, atol=1e-9):
+            break
+        point = new
+    return best
+
+
+def p_star_slope_evidence(data: PrecisionData) -> Evidence:
+    """Slope of fixed-N P* in log2(D/N) from the joint fit of the unquantised law and the
+    integer contrasts, parametrised by the standardised lowest-bit contrast c (so that a grid
+    whose quantised runs cost nothing has an interval reaching 0); bounds are the slope's
+    extremes on the cluster-robust Wald ellipsoid, t(cells - 1) radius."""
+    from scipy import stats as st
+
+    fit, detail, n_cells = joint_fit(data.runs, data.unigram, "int", low_contrast=True)
+    span = data_range(data)
+    if fit is None or not span[0] < span[1]:
+        return no_evidence(math.nan, n_cells, "cells", detail or "one D/N only")
+    low = fit.low
+    slope = partial(_slope_at, low=low, span=span)
+    est = slope(low.theta)
+    usable = math.isfinite(est) and np.isfinite(low.cov).all()
+
+    def bound(a: float, sign: int) -> float:
+        if not usable:
+            return 0.0 if sign < 0 else math.inf
+        return wald_extreme(slope, low.theta, low.cov, float(st.t.isf(a, n_cells - 1)), sign)
+
+    text = (
+        f"{low.bits:g}-bit contrast {low.theta[3]:.3g} u, gamma {fit.gamma:.3g}, alpha "
+        f"{low.theta[1]:.3g}, D/N {span[0]:g}-{span[1]:g}"
+    )
+    return Evidence(
+        est,
+        n_cells,
+        "cells",
+        "extremes on the cluster-robust Wald ellipsoid of the joint fit",
+        lambda a: bound(a, -1),
+        lambda a: bound(a, 1),
+        detail="; ".join(filter(None, [text, detail])),
+    )
+
+
 MARGINAL_TENSORS = ("w", "a", "kv")
 
 
@@ -283,21 +389,10 @@ class Simulator:
         else:
             self.mult_sd = 0.0
 
-    def _contrast_sd(self, group: str) -> float:
-        ev = group_gamma(self.data, group)
-        c = self.contrasts[(self.contrasts["group"] == group) & self.contrasts["learned"]]
-        if not math.isfinite(ev.estimate) or len(c) < 2:
-            return 0.0
-        r = c["delta"].to_numpy() - PRECISION_CONTRAST(self._x(c), gamma=ev.estimate)
-        return float(np.std(r, ddof=1))
-
-    def _x(self, c: pd.DataFrame) -> dict:
-        return {
-            "u": c["u"].to_numpy(float),
-            "alpha": np.full(len(c), self.law.alpha),
-            "P": c["train_bits"].to_numpy(float),
-            "k": c["n_quantised"].to_numpy(float),
-        }
+    def _contrast_sd(self, group: str) -> dict:
+        """The joint fit's residual SD of the group's contrasts per bit width."""
+        fit, _, _ = joint_fit(self.runs, self.data.unigram, group)
+        return {} if fit is None else {k: v for k, v in fit.sd.items() if k != "fp"}
 
     def _with(self, runs: pd.DataFrame) -> PrecisionData:
         return replace(self.data, runs=runs)
@@ -350,21 +445,34 @@ class Simulator:
         """Unquantised runs redrawn from the fitted law with the observed residual SD (so
         the law's own uncertainty is in every draw), and every learned run of ``group``
         its cell's new unquantised loss plus the contrast Kumar's form gives at the gamma
-        whose statistic is ``e``, plus the observed residual SD of the contrasts."""
+        whose statistic is ``e``, plus the joint fit's residual SD of the contrasts at
+        that run's bit width."""
+        law = self.law
         out = self.runs.copy()
         fp = self._setting("fp")
         fp_rows = out.loc[fp]
-        new_fp = self.law.loss(fp_rows["n_params"], fp_rows["tokens"]) + (
+        new_fp = law.loss(fp_rows["n_params"], fp_rows["tokens"]) + (
             self.fp_sd * rng.standard_normal(fp.sum())
         )
         out.loc[fp, "val_loss"] = new_fp
         cell_fp = pd.Series(new_fp, index=pd.MultiIndex.from_frame(fp_rows[CELL]))
         c = self.contrasts[(self.contrasts["group"] == group) & self.contrasts["learned"]]
-        pred = PRECISION_CONTRAST(self._x(c), gamma=to_gamma(e))
-        noise = self.gamma_sd[group] * rng.standard_normal(len(c))
+        x = {
+            "u": law.u(c["n_params"].to_numpy(float)),
+            "alpha": np.full(len(c), law.alpha),
+            "P": c["train_bits"].to_numpy(float),
+            "k": c["n_quantised"].to_numpy(float),
+        }
+        pred = PRECISION_CONTRAST(x, gamma=to_gamma(e))
+        sd = c["train_bits"].map(self.gamma_sd[group]).fillna(0.0).to_numpy(float)
+        noise = sd * rng.standard_normal(len(c))
         base = cell_fp.reindex(pd.MultiIndex.from_frame(c[CELL])).to_numpy()
         out.loc[out.index[self._rows_of(c)], "val_loss"] = base + pred + noise
         return self._with(out)
+
+    def gamma_for_slope(self, e: float) -> float:
+        """The gamma planting a fixed-N P* slope of ``e`` under the fitted law."""
+        return gamma_for_slope(e, self.law.alpha, self.law.B / self.law.A, data_range(self.data))
 
     def _rows_of(self, c: pd.DataFrame) -> np.ndarray:
         """Positions in ``self.runs`` of the contrast rows ``c`` (by cell and setting)."""
@@ -410,6 +518,24 @@ def gamma_for_multiplier(m: float, bits: int) -> float:
     return -bits / math.log(1 - f)
 
 
+def gamma_for_slope(e: float, alpha: float, b_over_a: float, span: tuple[float, float]) -> float:
+    """The gamma whose fixed-N P* slope is ``e`` under alpha and B / A (the slope rises
+    with gamma); clipped to the contrast form's gamma range."""
+    from scipy.optimize import brentq
+
+    gamma_range = PRECISION_CONTRAST.params[0]
+    lo, hi = math.log(gamma_range.lower), math.log(gamma_range.upper)
+
+    def gap(log_g: float) -> float:
+        return p_star_slope(math.exp(log_g), alpha, b_over_a, span) - e
+
+    if gap(lo) >= 0:
+        return math.exp(lo)
+    if gap(hi) <= 0:
+        return math.exp(hi)
+    return math.exp(brentq(gap, lo, hi, xtol=1e-10))
+
+
 def p_star_spec(
     sim: Simulator,
     group: str,
@@ -452,6 +578,7 @@ def claim_specs(
     p_star_band: list[float],
     p_star_float_band: list[float],
     multiplier_bits: int,
+    sesoi_p_star_slope: float,
     sesoi_gamma_d: float,
     robust_ratio: float,
     marginal_bits: list[int],
@@ -563,6 +690,29 @@ def claim_specs(
             simulate=lambda e, rng: sim.gamma(
                 "int", partial(gamma_for_multiplier, bits=multiplier_bits), e, rng
             ),
+            sims_share=0.5,
+        ),
+        ClaimSpec(
+            experiment=EXPERIMENT,
+            claim_id="p_star_rises_with_data",
+            statement="with N fixed, the compute-optimal training precision rises with the data",
+            statistic="bits of P* per doubling of D/N at fixed N: P* minimising Kumar's law "
+            "with C ~ N D P spent on data (C of a 16-bit run at each D/N), between the grid's "
+            "smallest and largest D/N, integer training (extremes on the cluster-robust Wald "
+            "ellipsoid of the joint fit, parametrised by the lowest-bit contrast; t over cells)",
+            rule=Rule("above", sesoi_p_star_slope),
+            sesoi=sesoi_p_star_slope,
+            sesoi_note=f"P* rises by at least {4 * sesoi_p_star_slope:g} bits over a 16x "
+            "range of data",
+            effects=Effects(
+                margin=sesoi_p_star_slope,
+                paper=PAPER_P_STAR_SLOPE,
+                opposite=sesoi_p_star_slope / 5,
+                note="Kumar: with N fixed, P* grows with log C; 0.81 bits per doubling under "
+                "App. K's constants",
+            ),
+            compute=p_star_slope_evidence,
+            simulate=lambda e, rng: sim.gamma("int", sim.gamma_for_slope, e, rng),
             sims_share=0.5,
         ),
         ClaimSpec(
