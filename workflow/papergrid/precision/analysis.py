@@ -162,7 +162,6 @@ class JointFit:
 
     theta: np.ndarray
     cov: np.ndarray  # inf where the sandwich could not be formed
-    n_cells: int
     on_bound: bool  # gamma at the edge of its range: its interval is not trusted
     sd: dict  # residual SD of the unquantised runs ("fp") and of the contrasts per bit width
     # the same fit with c, the standardised contrast at the group's lowest bits, in place
@@ -297,7 +296,7 @@ def joint_fit(
         c_cov = _cr3_cov(c_fit.jac, c_fit.fun, clusters, g_count)
         low = LowContrast(c_fit.x, c_cov, bits, k)
     sd = {("fp" if k < 0 else k): v for k, v in sigma.items()}
-    return JointFit(theta, cov, n_cells, on_bound, sd, low), detail, n_cells
+    return JointFit(theta, cov, on_bound, sd, low), detail, n_cells
 
 
 def _cr3_cov(j: np.ndarray, r: np.ndarray, clusters: np.ndarray, g_count: int) -> np.ndarray:
@@ -328,40 +327,32 @@ def _group_sd(resid: np.ndarray, labels: np.ndarray) -> dict[float, float]:
     return {v: max(s, 1e-3 * top, 1e-12) for v, s in sd.items()}
 
 
-def log_t_evidence(
-    estimate: float, se_log: float, n_cells: int, method: str, detail: str
-) -> Evidence:
-    """A positive estimate with t(cells - 1) bounds on its log scale."""
-    from scipy import stats as st
-
-    def bound(a: float, sign: int) -> float:
-        if not (math.isfinite(se_log) and estimate > 0):
-            return 0.0 if sign < 0 else math.inf
-        return math.exp(
-            math.log(estimate) + sign * min(700.0, float(st.t.isf(a, n_cells - 1)) * se_log)
-        )
-
-    return Evidence(
-        estimate,
-        n_cells,
-        "cells",
-        method,
-        lambda a: bound(a, -1),
-        lambda a: bound(a, 1),
-        detail=detail,
-    )
-
-
 def gamma_evidence(runs: pd.DataFrame, unigram: float, group: str) -> Evidence:
     """gamma of one setting group from :func:`joint_fit`, t(cells - 1) bounds on log
     gamma."""
+    from scipy import stats as st
+
     fit, detail, n_cells = joint_fit(runs, unigram, group)
     if fit is None:
         return no_evidence(math.nan, n_cells, "cells", detail)
     v = fit.cov[3, 3]
     se = math.sqrt(v) if math.isfinite(v) and v > 0 else math.inf
-    method = "joint least squares with the unquantised law, cluster-robust t over cells"
-    return log_t_evidence(fit.gamma, se, fit.n_cells, method, detail)
+    log_g = math.log(fit.gamma)
+
+    def bound(a: float, sign: int) -> float:
+        if not math.isfinite(se):
+            return 0.0 if sign < 0 else math.inf
+        return math.exp(log_g + sign * min(700.0, float(st.t.isf(a, n_cells - 1)) * se))
+
+    return Evidence(
+        fit.gamma,
+        n_cells,
+        "cells",
+        "joint least squares with the unquantised law, cluster-robust t over cells",
+        lambda a: bound(a, -1),
+        lambda a: bound(a, 1),
+        detail=detail,
+    )
 
 
 def ptq_points(runs: pd.DataFrame, unigram: float) -> pd.DataFrame:
