@@ -6,14 +6,17 @@ import torch
 
 from papergrid.depth.jobs import (
     Pretrained,
+    SharedBatches,
     bracket_data,
     joint_tokenizer,
     matched_target,
     pretrain,
 )
+from papergrid.lm.batches import PairBatches
 from papergrid.lm.data.dyck import DyckSource
 from papergrid.lm.model import GPT, GPTConfig
 from papergrid.lm.tokenizer import Tokenizer
+from papergrid.lm.trainer import TrainConfig, train
 
 
 def pretrained(losses):
@@ -71,3 +74,27 @@ def test_pretraining_keeps_the_weights_of_every_evaluation():
             _, loss = probe(data.val[:, :-1], data.val[:, 1:])
         assert loss.item() == pytest.approx(pre.losses[i], rel=1e-6)
     assert np.isfinite(pre.final_loss)
+
+
+def test_shared_batches_train_every_depth_exactly_as_fresh_batches_would():
+    rng = np.random.default_rng(0)
+    pairs = [
+        (list(rng.integers(1, 9, rng.integers(2, 5))), list(rng.integers(1, 9, rng.integers(1, 6))))
+        for _ in range(40)
+    ]
+    fresh = PairBatches(pairs, batch_size=8, seed=3, pad_id=0)
+    shared = SharedBatches(fresh)
+    cfg = TrainConfig(steps=5, batch_size=8, lr=0.01, warmup_steps=1, eval_every=5)
+
+    def weights(batches, n_layer):
+        torch.manual_seed(n_layer)
+        shape = {"n_layer": n_layer, "d_model": 8, "n_head": 2, "d_ff": 8}
+        model = GPT(GPTConfig(vocab_size=9, block_size=12, **shape))
+        train(model, cfg, batches, lambda m: {}, torch.device("cpu"))
+        return model.state_dict()
+
+    for n_layer in (1, 2):  # the second depth reads batches the first one trained on
+        want, got = weights(fresh, n_layer), weights(shared, n_layer)
+        assert all(torch.equal(want[k], got[k]) for k in want)
+    assert sorted(shared.built) == list(range(5))  # each step built once
+    assert shared.get(2) is shared.get(2)

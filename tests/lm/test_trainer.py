@@ -13,7 +13,7 @@ import torch
 from papergrid.lm.batches import PairBatches, StreamBatches, pad_pairs
 from papergrid.lm.data.markov import MarkovSource
 from papergrid.lm.model import GPT, GPTConfig
-from papergrid.lm.trainer import TrainConfig, lr_at, train
+from papergrid.lm.trainer import TrainConfig, lr_at, make_optimizer, train
 
 CFG = GPTConfig(vocab_size=16, block_size=32, n_layer=1, d_model=16, n_head=2, d_ff=32)
 
@@ -201,3 +201,34 @@ def test_left_out_pairs_change_nothing_else_in_a_batch():
         assert sequences(part.get(step)) == kept
     with pytest.raises(ValueError, match="every pair is left out"):
         PairBatches(pairs, 2, 0, 0, keep=[False] * 4)
+
+
+def test_the_grouped_optimizer_updates_exactly_as_the_per_tensor_one():
+    torch.manual_seed(0)
+    shape = {"n_layer": 3, "d_model": 8, "n_head": 2, "d_ff": 4}
+    models = [GPT(GPTConfig(vocab_size=11, block_size=8, **shape)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    start = {k: t.clone() for k, t in models[0].state_dict().items()}
+    cfg = TrainConfig(steps=6, batch_size=4, lr=0.01, warmup_steps=1, eval_every=6)
+    params = list(models[1].parameters())
+    per_tensor = torch.optim.AdamW(
+        [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        betas=(cfg.beta1, cfg.beta2),
+        foreach=False,
+    )
+    grouped = make_optimizer(models[0], cfg)
+    x = torch.randint(0, 11, (4, 8))
+    for _ in range(6):
+        for model, opt in zip(models, (grouped, per_tensor), strict=True):
+            opt.zero_grad(set_to_none=True)
+            _, loss = model(x[:, :-1], x[:, 1:])
+            loss.backward()
+            opt.step()
+    a, b = (m.state_dict() for m in models)
+    assert grouped.defaults["foreach"]
+    assert not torch.equal(a["wte.weight"], start["wte.weight"])  # the weights moved
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -106,7 +106,10 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    # foreach: one kernel per group instead of one per tensor. The updates are the same
+    # floating-point operations in the same order (a test checks bit-identity), and on CPU,
+    # where PyTorch defaults to per-tensor, the step of an 8-layer tiny model takes half as long.
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
 
 
 @dataclass
