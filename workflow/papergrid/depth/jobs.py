@@ -31,7 +31,7 @@ from papergrid.lm.data.dyck import DyckSource
 from papergrid.lm.model import GPT, GPTConfig
 from papergrid.lm.sources import Prepared, prepare
 from papergrid.lm.tokenizer import Tokenizer
-from papergrid.lm.trainer import TrainConfig, train
+from papergrid.lm.trainer import Batches, TrainConfig, train
 
 
 @dataclasses.dataclass
@@ -149,7 +149,7 @@ class SharedBatches:
     training step on this CPU; building them once spares three of the four builds.
     """
 
-    source: Any  # anything with get(step) -> Batch
+    source: Batches
     built: dict[int, Batch] = dataclasses.field(default_factory=dict)
 
     def get(self, step: int) -> Batch:

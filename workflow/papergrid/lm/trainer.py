@@ -108,7 +108,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
     ]
     # foreach: one kernel per group instead of one per tensor. The updates are the same
     # floating-point operations in the same order (a test checks bit-identity), and on CPU,
-    # where PyTorch defaults to per-tensor, the step of an 8-layer tiny model takes half as long.
+    # where PyTorch defaults to per-tensor, an optimizer step of an 8-layer tiny model takes
+    # half as long.
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
 
 
