@@ -19,10 +19,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "diverged", "failed", "not_learned")
 """ok: trained and evaluated; diverged: the training loss became NaN or infinite
 and the run stopped early; failed: training finished but its evaluation metrics
-are not finite. Only ``ok`` runs enter fits."""
+are not finite; not_learned: trained and evaluated, but the experiment's learned rule
+(:mod:`papergrid.learned`) says it never left chance. Only ``ok`` runs enter fits;
+the claims core counts the others in each claim's row."""
 
 BASE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("run_id", pa.string(), nullable=False),

@@ -118,18 +118,23 @@ def canonical(value: Any) -> Any:
     """``value`` with every mapping's keys sorted, recursively.
 
     Snakemake compares params by their serialised form, in which dict order counts:
-    without this, reordering keys in config.yaml would rerun every job.
+    without this, reordering keys in config.yaml would rerun every job. A float zero is
+    written 0.0 whatever its sign: -0.0 equals 0 in every setting, and would otherwise
+    serialise differently and rerun the job.
     """
     if isinstance(value, Mapping):
         return {k: canonical(value[k]) for k in sorted(value)}
     if isinstance(value, list | tuple):
         return [canonical(v) for v in value]
+    if isinstance(value, float) and value == 0.0:
+        return 0.0
     return value
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
-    """Hash a resolved run config (JSON with sorted keys, so dict order is irrelevant)."""
-    text = json.dumps(config, sort_keys=True, default=str)
+    """Hash a resolved run config (JSON with sorted keys, so dict order is irrelevant;
+    canonical, so -0.0 and 0.0 hash alike)."""
+    text = json.dumps(canonical(config), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
