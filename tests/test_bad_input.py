@@ -203,3 +203,22 @@ def test_a_full_disk_is_named_on_the_console(tmp_path, full_disk):
     # whatever was written is complete: no temporary file is left in results
     leftovers = [p.name for p in full_disk.rglob(".*") if p.is_file()]
     assert leftovers == []
+
+
+def test_a_grid_too_small_for_its_claims_is_told_at_plan_time(tmp_path):
+    """One precision size with one seed: the dry run says which claims cannot be decided
+    and still plans the claims, calibration and report (they complete: the calibration
+    reports a claim it cannot simulate as not calibrated, tests/test_gates.py)."""
+    wf = copy_workflow(tmp_path)
+
+    def shrink(c):
+        c["precision"]["sizes"] = c["precision"]["sizes"][:1]
+        c["precision"]["grid"].update(d_model=[4], seeds=[0])
+
+    set_smoke(wf, shrink)
+    proc = wf.snakemake("-n", "precision", check=False)
+    assert proc.returncode == 0, output(proc)
+    assert "papergrid: precision: 1 seed(s) in precision.grid.seeds, precision.capacity.seeds" in (
+        output(proc)
+    )
+    assert "calibration" in output(proc) and "verdicts" in output(proc)

@@ -20,6 +20,11 @@ def claims_frame() -> pd.DataFrame:
         family="demo",
         family_size=2,
         detail="",
+        gate="",
+        gate_reason="",
+        runs_read=15,
+        runs_not_learned=0,
+        plan="",
     )
     return pd.DataFrame(
         [
@@ -34,6 +39,8 @@ def claims_frame() -> pd.DataFrame:
                 n=5,
                 verdict="supported",
                 verdict_holm="supported",
+                verdict_raw="supported",
+                verdict_holm_raw="supported",
             ),
             row
             | dict(
@@ -46,7 +53,10 @@ def claims_frame() -> pd.DataFrame:
                 n=3,
                 verdict="inconclusive",
                 verdict_holm="inconclusive",
+                verdict_raw="inconclusive",
+                verdict_holm_raw="inconclusive",
                 detail="only 3 seeds",
+                plan="24 seeds at the paper's effect (8x; power 0.83)",
             ),
         ]
     )
@@ -91,6 +101,7 @@ def test_the_html_page_holds_every_claim_with_its_power_and_reading():
         "n",
         "verdict",
         "Holm",
+        "raw / Holm",
         "power",
         "reading",
     ]
@@ -102,9 +113,12 @@ def test_the_html_page_holds_every_claim_with_its_power_and_reading():
         "supported",
         "supported",
     ]
-    assert rows[0][6:] == ["0.9", "stable"]
+    assert rows[0][6:] == ["supported / supported", "0.9", "stable"]
     assert rows[1][4] == "inconclusive"
-    assert rows[1][7] == "this grid cannot answer (power 0.12 at the paper's effect)"
+    assert rows[1][8] == (
+        "this grid cannot answer (power 0.12 at the paper's effect); would decide it: "
+        "24 seeds at the paper's effect (8x; power 0.83)"
+    )
 
 
 def test_the_page_and_the_markdown_section_agree():
@@ -126,4 +140,5 @@ def test_a_claim_without_calibration_reads_not_calibrated(tmp_path):
     )
     parser = Cells()
     parser.feed((tmp_path / "p.html").read_text())
-    assert parser.rows[2][6:] == ["n/a", "not calibrated"]
+    assert parser.rows[2][7] == "n/a"
+    assert parser.rows[2][8].startswith("not calibrated")

@@ -19,7 +19,7 @@ def assert_calibrated(specs, data, n_sims: int = 120, level: float = 0.95) -> pd
     "not supported" at the opposite one, mostly "inconclusive" on its margin, and supports
     on the margin no more often than the nominal rate (within three Monte Carlo SEs)."""
     claims = claims_table(evaluate(specs, data, level)).to_pandas()
-    table = calibrate(specs, claims, n_sims=n_sims, level=level)
+    table = calibrate(specs, claims, n_sims=n_sims, level=level, plan=False)
     summ = summary(table, specs)
     for r in summ.itertuples():
         n = r.n_sims

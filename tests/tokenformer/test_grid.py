@@ -48,7 +48,7 @@ BLOCK = {
         "n_val": 4,
     },
     "grid": {"arm": list(ARMS), "seed": [0, 1]},
-    "analysis": {"level": 0.95, "share": 0.3333, "sesoi_loss": 0.02, "jump_tolerance": 1e-4},
+    "analysis": {"level": 0.95, "share": 0.3333, "sesoi_loss": 0.02},
 }
 
 

@@ -16,12 +16,22 @@ rule to a few hundred such draws per planted value gives, per claim:
 each rate with its Monte Carlo standard error. An "inconclusive" verdict then reads as
 "this grid cannot answer" (low power) or "the data sit on the line" (high power).
 
+Then the power planner (:mod:`papergrid.planner`): where the power at the paper's effect,
+or the rate of a decided verdict at the estimate, is below 80%, the same claim is drawn
+with k times the grid's seeds for k on a doubling ladder (``plan_paper`` and
+``plan_estimate`` rows, with ``replicas`` = k) until the rate reaches 80%. These draws come
+after every other scenario's, so the grid's own rates do not depend on the ladder. A claim
+whose statistic or simulator raises is reported as not calibrated (a ``failed`` row naming
+the error), never as a crash of the whole job: a grid too small for one claim still gets
+the others and the report.
+
 Draws are seeded from (seed, claim id), so a claim's calibration does not depend on the
 other claims or on the number of processes.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import zlib
@@ -33,6 +43,9 @@ import numpy as np
 import pandas as pd
 
 from papergrid.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, ClaimSpec
+from papergrid.planner import LADDER, has_seeds, replicated
+
+log = logging.getLogger(__name__)
 
 POWER_STEPS = (0.25, 0.5, 0.75, 1.25, 1.5, 2.0)  # multiples of (paper - margin) from the margin
 TARGET_POWER = 0.8
@@ -48,15 +61,25 @@ COLUMNS = (
     "not_supported",
     "inconclusive",
     "same_as_observed",  # estimate scenario only: rate of the observed verdict
+    "replicas",  # k: the draws had k times the grid's seeds (1 for the grid itself)
+    "error",  # failed rows: why the claim could not be calibrated
 )
+PLAN_SIMS = 0.2  # the ladder's draws per rung, as a share of n_sims (at least 20)
+PLAN_MAX_COSTLY = 8  # the ladder's last rung for claims that refit a law on every draw
 
 
 def verdict_counts(
-    spec: ClaimSpec, effect: float, n_sims: int, level: float, rng: np.random.Generator
+    spec: ClaimSpec,
+    effect: float,
+    n_sims: int,
+    level: float,
+    rng: np.random.Generator,
+    replicas: int = 1,
 ) -> dict[str, int]:
     counts = {SUPPORTED: 0, NOT_SUPPORTED: 0, INCONCLUSIVE: 0}
+    simulate = replicated(spec.simulate, replicas)
     for _ in range(n_sims):
-        counts[spec.rule.verdict(spec.compute(spec.simulate(effect, rng)), level)] += 1
+        counts[spec.rule.verdict(spec.compute(simulate(effect, rng)), level)] += 1
     return counts
 
 
@@ -72,8 +95,10 @@ def calibrate_claim(
     n_sims: int,
     level: float,
     seed: int,
+    plan: bool = True,
 ) -> list[dict[str, Any]]:
-    """Rows of verdict rates for one claim (see :data:`COLUMNS`)."""
+    """Rows of verdict rates for one claim (see :data:`COLUMNS`); ``plan``: with the
+    power planner's ladder."""
     rng = claim_seed(seed, spec.claim_id)
     n_sims = max(20, round(n_sims * spec.sims_share))
     e = spec.effects
@@ -86,23 +111,88 @@ def calibrate_claim(
     plan += [("power", e.margin + f * span, max(50, n_sims // 2)) for f in POWER_STEPS]
     if math.isfinite(estimate):
         plan.append(("estimate", estimate, n_sims))
-    rows = []
-    for scenario, effect, n in plan:
-        c = verdict_counts(spec, effect, n, level, rng)
-        rows.append(
-            {
-                "experiment": spec.experiment,
-                "claim_id": spec.claim_id,
-                "scenario": scenario,
-                "effect": float(effect),
-                "n_sims": n,
-                "supported": c[SUPPORTED] / n,
-                "not_supported": c[NOT_SUPPORTED] / n,
-                "inconclusive": c[INCONCLUSIVE] / n,
-                "same_as_observed": c[observed] / n if scenario == "estimate" else math.nan,
-            }
-        )
+    rows: list[dict[str, Any]] = []
+    try:
+        for scenario, effect, n in plan:
+            c = verdict_counts(spec, effect, n, level, rng)
+            rows.append(_row(spec, scenario, effect, n, c, observed))
+        if plan:
+            rows += plan_claim(spec, rows, n_sims=n_sims, level=level, rng=rng)
+    except Exception as err:  # noqa: BLE001 - one claim's failure is reported, not fatal
+        log.warning("claim %s: not calibrated: %r", spec.claim_id, err)
+        failed = {
+            **{k: math.nan for k in COLUMNS},
+            "experiment": spec.experiment,
+            "claim_id": spec.claim_id,
+            "scenario": "failed",
+            "n_sims": 0,
+            "replicas": 1.0,
+            "error": f"{type(err).__name__}: {err}",
+        }
+        return [failed]
     return rows
+
+
+def _row(
+    spec: ClaimSpec,
+    scenario: str,
+    effect: float,
+    n: int,
+    counts: dict[str, int],
+    observed: str,
+    replicas: int = 1,
+) -> dict[str, Any]:
+    return {
+        "experiment": spec.experiment,
+        "claim_id": spec.claim_id,
+        "scenario": scenario,
+        "effect": float(effect),
+        "n_sims": n,
+        "supported": counts[SUPPORTED] / n,
+        "not_supported": counts[NOT_SUPPORTED] / n,
+        "inconclusive": counts[INCONCLUSIVE] / n,
+        "same_as_observed": counts[observed] / n if scenario == "estimate" else math.nan,
+        "replicas": float(replicas),
+        "error": "",
+    }
+
+
+def plan_claim(
+    spec: ClaimSpec,
+    grid_rows: list[dict[str, Any]],
+    *,
+    n_sims: int,
+    level: float,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """The power planner's ladder for one claim (see the module docstring): at the paper's
+    effect the rate of "supported", at the estimate the rate of a decided verdict, each
+    searched over k times the seeds until it reaches the target power."""
+    if not has_seeds(spec.simulate(spec.effects.paper, rng)):
+        return [{**_row(spec, "plan_none", math.nan, 1, _zero(), INCONCLUSIVE), "n_sims": 0}]
+    n = max(20, round(n_sims * PLAN_SIMS * spec.sims_share))
+    top = PLAN_MAX_COSTLY if spec.sims_share < 1 else max(LADDER)
+    by_scenario = {r["scenario"]: r for r in grid_rows}
+    rows = []
+    targets = (
+        ("plan_paper", "paper", lambda r: r["supported"]),
+        ("plan_estimate", "estimate", lambda r: r["supported"] + r["not_supported"]),
+    )
+    for scenario, base, rate in targets:
+        start = by_scenario.get(base)
+        if start is None or rate(start) >= TARGET_POWER:
+            continue
+        for k in (k for k in LADDER if k <= top):
+            c = verdict_counts(spec, start["effect"], n, level, rng, replicas=k)
+            row = _row(spec, scenario, start["effect"], n, c, INCONCLUSIVE, replicas=k)
+            rows.append(row)
+            if rate(row) >= TARGET_POWER:
+                break
+    return rows
+
+
+def _zero() -> dict[str, int]:
+    return {SUPPORTED: 0, NOT_SUPPORTED: 0, INCONCLUSIVE: 1}
 
 
 _JOB: dict[str, Any] = {}  # the specs of a parallel calibration, inherited by forked workers
@@ -121,6 +211,7 @@ def calibrate(
     level: float,
     seed: int = 0,
     n_jobs: int = 1,
+    plan: bool = True,
 ) -> pd.DataFrame:
     """Verdict rates of every claim in every scenario; ``claims`` (the claims table of the
     real data) gives each claim's estimate and verdict for the stability row."""
@@ -129,7 +220,7 @@ def calibrate(
         specs=list(specs),
         estimates=[float(by_id.loc[s.claim_id, "estimate"]) for s in specs],
         observed=[str(by_id.loc[s.claim_id, "verdict"]) for s in specs],
-        settings={"n_sims": n_sims, "level": level, "seed": seed},
+        settings={"n_sims": n_sims, "level": level, "seed": seed, "plan": plan},
     )
     try:
         if n_jobs <= 1 or len(specs) < 2:
@@ -173,7 +264,8 @@ def summary(table: pd.DataFrame, specs: Sequence[ClaimSpec]) -> pd.DataFrame:
     Monte Carlo SE, and whether each verdict was reached in the scenario meant for it."""
     rows = []
     for spec in specs:
-        mine = table[table["claim_id"] == spec.claim_id]
+        mine = table[(table["claim_id"] == spec.claim_id) & (table["replicas"] == 1)]
+        failed = mine[mine["scenario"] == "failed"]
 
         def at(scenario: str, column: str, mine=mine) -> tuple[float, float]:
             r = mine[mine["scenario"] == scenario]
@@ -207,6 +299,7 @@ def summary(table: pd.DataFrame, specs: Sequence[ClaimSpec]) -> pd.DataFrame:
                 "paper_effect": spec.effects.paper,
                 "margin": spec.effects.margin,
                 "n_sims": int(mine["n_sims"].max()) if len(mine) else 0,
+                "error": str(failed["error"].iloc[0]) if len(failed) else "",
             }
         )
     return pd.DataFrame(rows)

@@ -203,10 +203,13 @@ def paired_claim(
     effects: Effects,
     data: Any,
     data_key: str | None = None,
+    **gates: Any,
 ) -> ClaimSpec:
     """A :class:`ClaimSpec` on ``paired`` (or a single arm, or the smallest of several
     contrasts). ``data`` is what the experiment's claims read: the runs table, or a dict
-    of tables with the runs under ``data_key``."""
+    of tables with the runs under ``data_key``. The claim reads the arms it compares (the
+    not-learned gate counts their runs); ``gates`` passes the other gate fields of
+    :class:`ClaimSpec` (``control``, ``control_label``, ``fit_check``, ``range_check``)."""
 
     def runs_of(d):
         return d[data_key] if data_key else d
@@ -228,4 +231,15 @@ def paired_claim(
         effects=effects,
         compute=lambda d: paired.evidence(runs_of(d)),
         simulate=simulate,
+        reads=gates.pop("reads", arms_read(paired)),
+        **gates,
     )
+
+
+def arms_read(paired: Paired | Single | MinOfPaired) -> tuple[Mapping[str, Any], ...]:
+    """The arms a contrast reads, as column == value filters."""
+    if isinstance(paired, Paired):
+        return (paired.a, paired.b)
+    if isinstance(paired, Single):
+        return (paired.a,)
+    return tuple(arm for c in paired.contrasts for arm in (c.a, c.b))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from papergrid.calibration import reading
-from papergrid.claims import band
+from papergrid.calibration import STABLE, reading
+from papergrid.claims import INCONCLUSIVE, band, shown_verdict
 from papergrid.io import write_text
 
 INTRO = (
@@ -30,7 +30,11 @@ INTRO = (
     "rate of 'supported' at the paper's effect in simulated reruns of this grid, and the "
     "reading says whether an inconclusive verdict means that the grid cannot answer or that "
     "the data sit on the line, and whether a rerun with other seeds would likely repeat a "
-    "decided verdict (calibration tables per experiment)."
+    "decided verdict (calibration tables per experiment). Every verdict has passed the "
+    "validity gates (identity, could not fail, lack of fit, extrapolation, not learned, "
+    "control; docs/verdicts.md): one that failed a gate reads 'inconclusive (reason)', its "
+    "raw verdict beside it. For each open claim the power planner says how many seeds would "
+    "decide it and what they would cost."
 )
 
 
@@ -38,28 +42,100 @@ def _fmt(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{x:.3g}"
 
 
+def _calibrated(cal: pd.DataFrame | None, claim_id: str) -> tuple[float, float]:
+    if cal is None or claim_id not in cal.index:
+        return math.nan, math.nan
+    return float(cal.loc[claim_id, "power"]), float(cal.loc[claim_id, "stability"])
+
+
+def claim_reading(c, power: float, stability: float) -> str:
+    """The reading of a claim's final verdict, with the planner's line where it is open."""
+    text = reading(c.verdict, power, stability) if not c.gate else ""
+    if c.verdict_holm == INCONCLUSIVE and c.verdict != INCONCLUSIVE and not c.gate:
+        text = "; ".join(filter(None, [text, "holds before Holm's adjustment only"]))
+    if c.plan:
+        text = "; ".join(filter(None, [text, f"would decide it: {c.plan}"]))
+    return text
+
+
 def claim_rows(claims: pd.DataFrame, calibration: pd.DataFrame | None) -> list[dict[str, str]]:
     """One row of display strings per claim, its power and reading from the calibration."""
     cal = calibration.set_index("claim_id") if calibration is not None else None
     rows = []
     for c in claims.itertuples():
-        power = stability = math.nan
-        if cal is not None and c.claim_id in cal.index:
-            power = float(cal.loc[c.claim_id, "power"])
-            stability = float(cal.loc[c.claim_id, "stability"])
+        power, stability = _calibrated(cal, c.claim_id)
         rows.append(
             {
                 "claim": c.statement,
                 "estimate [95% CI]": f"{_fmt(c.estimate)} [{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]",
                 "rule": band(c),
                 "n": f"{c.n} {c.unit}",
-                "verdict": c.verdict,
+                "verdict": shown_verdict(c.verdict, c.gate_reason),
                 "Holm": c.verdict_holm,
+                "raw / Holm": f"{c.verdict_raw} / {c.verdict_holm_raw}",
                 "power": _fmt(power),
-                "reading": reading(c.verdict, power, stability),
+                "reading": claim_reading(c, power, stability),
             }
         )
     return rows
+
+
+def is_finding(c, stability: float) -> bool:
+    """A finding: passed every gate, decided after Holm, and a rerun repeats it with
+    probability at least STABLE."""
+    return (
+        not c.gate
+        and c.verdict_holm != INCONCLUSIVE
+        and c.verdict_holm == c.verdict
+        and math.isfinite(stability)
+        and stability >= STABLE
+    )
+
+
+def findings_section(sections: Sequence[Mapping]) -> str:
+    """REPORT.md's opening: the findings (every gate passed, decided after Holm, stable)
+    and, per experiment, the open claims with their reason or planner line."""
+    found, open_ = [], []
+    for s in sections:
+        if not s.get("claims"):
+            continue
+        claims = pd.read_parquet(s["claims"])
+        cal = (
+            pd.read_parquet(s["calibration"]).set_index("claim_id")
+            if s.get("calibration")
+            else None
+        )
+        for c in claims.itertuples():
+            power, stability = _calibrated(cal, c.claim_id)
+            where = f"{s['name']}: {c.statement}"
+            ci = f"{_fmt(c.estimate)} [{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]"
+            if is_finding(c, stability):
+                found.append(f"- **{c.verdict_holm}**: {where} ({ci}; stability {stability:.2f})")
+                continue
+            if c.gate:
+                why = c.gate_reason
+            elif c.verdict_holm == INCONCLUSIVE and c.verdict != INCONCLUSIVE:
+                why = f"{c.verdict} before Holm's adjustment only"
+            elif c.verdict_holm != INCONCLUSIVE:
+                why = (
+                    f"{c.verdict_holm}, but unstable (a rerun repeats it with probability "
+                    f"{_fmt(stability)})"
+                )
+            else:
+                why = reading(c.verdict, power, stability)
+            if c.plan:
+                why += f"; would decide it: {c.plan}"
+            open_.append(f"- {where} ({ci}): {why}")
+    lines = [
+        "## Findings",
+        "",
+        "Only verdicts that pass every validity gate, hold after Holm's adjustment and are "
+        f"stable (a rerun repeats them with probability at least {STABLE:g}):",
+        "",
+    ]
+    lines += found or ["- none at this scale"]
+    lines += ["", "### Open at this scale", "", *open_] if open_ else []
+    return "\n".join(lines) + "\n"
 
 
 def _families(claims: pd.DataFrame) -> list[tuple[str, int]]:
@@ -71,8 +147,8 @@ def claims_section(claims: pd.DataFrame, calibration: pd.DataFrame | None) -> st
     lines = [
         "Holm family: " + ", ".join(f"`{f}` ({m} claims)" for f, m in _families(claims)) + ".",
         "",
-        "| claim | estimate [95% CI] | rule | n | verdict | Holm | power | reading |",
-        "|---|---|---|---|---|---|---|---|",
+        "| claim | estimate [95% CI] | rule | n | verdict | Holm | raw / Holm | power | reading |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = [f"**{v}**" if k == "verdict" else v for k, v in r.items()]
@@ -92,7 +168,7 @@ def claims_html(title: str, claims: pd.DataFrame, calibration: pd.DataFrame | No
     head = "".join(f"<th>{esc(k)}</th>" for k in (rows[0] if rows else {}))
     body = []
     for r in rows:
-        colour = VERDICT_COLOURS.get(r["verdict"], "#ffffff")
+        colour = VERDICT_COLOURS.get(r["verdict"].split(" (")[0], "#ffffff")
         cells = "".join(
             f'<td style="background:{colour}"><b>{esc(v)}</b></td>'
             if k == "verdict"
@@ -128,7 +204,7 @@ def write_claims_page(
 
 
 def render_report(sections: Sequence[Mapping], out_dir: str | os.PathLike) -> str:
-    parts = ["# papergrid report", "", INTRO]
+    parts = ["# papergrid report", "", INTRO, "", findings_section(sections)]
     for s in sections:
         parts += ["", f"## {s['title']}", ""]
         if s.get("claims"):

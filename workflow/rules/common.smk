@@ -37,7 +37,9 @@ def bench(experiment, name):
     return f"results/benchmarks/{experiment}/{name}.tsv"
 
 
-# Each experiment's .smk registers its claims here (workflow/rules/verdicts.smk).
+# Each experiment's .smk registers its claims here (workflow/rules/verdicts.smk): the
+# analysis module, its inputs, settings and level, and "seeds", the config paths (within
+# its block) of its seed lists, which the power planner scales.
 CLAIM_SETS = {}
 
 
@@ -46,8 +48,10 @@ def verdict_paths(experiment):
     experiment."""
     base = f"results/{experiment}"
     return {
+        "raw": f"{base}/claims_raw.parquet",
         "claims": f"{base}/claims.parquet",
         "claims_md": f"{base}/claims.md",
+        "plan": f"{base}/plan.json",
         "calibration": f"{base}/calibration.parquet",
         "calibration_md": f"{base}/calibration.md",
         "rates": f"{base}/calibration_rates.parquet",

@@ -81,7 +81,13 @@ rule depth_aggregate:
         schema="papergrid.depth.grid",
         summaries=expand(f"{DP_RUN}/summary.parquet", **DP_ALL),
         curves=expand(f"{DP_RUN}/curve.parquet", **DP_ALL),
-        code=code("aggregate.py", "papergrid.aggregate", "papergrid.depth.grid"),
+        learned="papergrid.depth.learned",
+        code=code(
+            "aggregate.py",
+            "papergrid.aggregate",
+            "papergrid.depth.grid",
+            "papergrid.depth.learned",
+        ),
     script:
         "../scripts/aggregate.py"
 
@@ -128,6 +134,7 @@ CLAIM_SETS["depth"] = {
         }
     ),
     "level": DP["analysis"]["level"],
+    "seeds": [['grid', 'seed']],
 }
 DP_VERDICTS = verdict_paths("depth")
 

@@ -221,6 +221,7 @@ CLAIM_SETS["lpo"] = {
         }
     ),
     "level": LP["analysis"]["level"],
+    "seeds": [['grid', 'seed']],
 }
 LP_VERDICTS = verdict_paths("lpo")
 

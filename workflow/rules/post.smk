@@ -173,7 +173,13 @@ rule post_aggregate:
         schema="papergrid.post.grid",
         summaries=PO_SUMMARIES,
         curves=PO_CURVES,
-        code=code("aggregate.py", "papergrid.aggregate", "papergrid.post.grid"),
+        learned="papergrid.post.learned",
+        code=code(
+            "aggregate.py",
+            "papergrid.aggregate",
+            "papergrid.post.grid",
+            "papergrid.post.learned",
+        ),
     script:
         "../scripts/aggregate.py"
 
@@ -250,6 +256,7 @@ CLAIM_SETS["post"] = {
         }
     ),
     "level": PO["analysis"]["level"],
+    "seeds": [['start', 'seeds']],
 }
 PO_VERDICTS = verdict_paths("post")
 

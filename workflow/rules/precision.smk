@@ -183,7 +183,13 @@ rule precision_aggregate:
         schema="papergrid.precision.grid",
         summaries=[f"{r}/summary.parquet" for r in PR_RUNS],
         curves=[f"{r}/curve.parquet" for r in PR_RUNS],
-        code=code("aggregate.py", "papergrid.aggregate", "papergrid.precision.grid"),
+        learned="papergrid.precision.learned",
+        code=code(
+            "aggregate.py",
+            "papergrid.aggregate",
+            "papergrid.precision.grid",
+            "papergrid.precision.learned",
+        ),
     script:
         "../scripts/aggregate.py"
 
@@ -240,6 +246,7 @@ CLAIM_SETS["precision"] = {
         }
     ),
     "level": PR["analysis"]["level"],
+    "seeds": [['grid', 'seeds'], ['capacity', 'seeds']],
 }
 P_VERDICTS = verdict_paths("precision")
 

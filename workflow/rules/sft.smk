@@ -155,7 +155,13 @@ rule sft_aggregate:
         runtime=10,
     params:
         schema="papergrid.sft.grid",
-        code=code("aggregate.py", "papergrid.aggregate", "papergrid.sft.grid"),
+        learned="papergrid.sft.learned",
+        code=code(
+            "aggregate.py",
+            "papergrid.aggregate",
+            "papergrid.sft.grid",
+            "papergrid.sft.learned",
+        ),
     script:
         "../scripts/aggregate.py"
 
@@ -208,6 +214,7 @@ CLAIM_SETS["sft"] = {
         }
     ),
     "level": SF["analysis"]["level"],
+    "seeds": [['grid', 'seed'], ['grid', 'ablation_seeds']],
 }
 SF_VERDICTS = verdict_paths("sft")
 

@@ -76,6 +76,7 @@ rule tokenformer_aggregate:
     params:
         target_steps=tf_grid.target_steps(TF),
         same_steps=tf_grid.same_steps(TF),
+        vocab=TF["markov"]["vocab"],
         code=code("tokenformer_aggregate.py", "papergrid.tokenformer.analysis"),
     script:
         "../scripts/tokenformer_aggregate.py"
@@ -146,12 +147,12 @@ CLAIM_SETS["tokenformer"] = {
             "norm": TF["model"]["norm"],
             "share": TF["analysis"]["share"],
             "sesoi_loss": TF["analysis"]["sesoi_loss"],
-            "jump_tolerance": TF["analysis"]["jump_tolerance"],
             "target_steps": tf_grid.target_steps(TF),
             "same_steps": tf_grid.same_steps(TF),
         }
     ),
     "level": TF["analysis"]["level"],
+    "seeds": [['grid', 'seed']],
 }
 TF_VERDICTS = verdict_paths("tokenformer")
 

@@ -95,7 +95,13 @@ rule weights_aggregate:
         schema="papergrid.weights.schema",
         summaries=expand(f"{W_RUN}/summary.parquet", **W_ALL),
         curves=expand(f"{W_RUN}/curve.parquet", **W_ALL),
-        code=code("aggregate.py", "papergrid.aggregate", "papergrid.weights.schema"),
+        learned="papergrid.weights.learned",
+        code=code(
+            "aggregate.py",
+            "papergrid.aggregate",
+            "papergrid.weights.schema",
+            "papergrid.weights.learned",
+        ),
     script:
         "../scripts/aggregate.py"
 
@@ -134,6 +140,7 @@ CLAIM_SETS["weights"] = {
         }
     ),
     "level": W["analysis"]["level"],
+    "seeds": [['grid', 'seed']],
 }
 W_VERDICTS = verdict_paths("weights")
 

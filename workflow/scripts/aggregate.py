@@ -4,7 +4,7 @@ Inputs: summaries, curves (per-run Parquet), or cells (directories of packed run
 files then come as params summaries and curves. Params: schema (the module declaring CONTRACT).
 """
 
-from papergrid.aggregate import aggregate, load_contract
+from papergrid.aggregate import aggregate, load_contract, load_learned
 from papergrid.logs import setup_logging
 
 setup_logging(snakemake.log[0])
@@ -15,4 +15,5 @@ aggregate(
     files.curves,
     snakemake.output.runs,
     snakemake.output.curves,
+    load_learned(snakemake.params.get("learned", None)),
 )

@@ -1,7 +1,9 @@
-"""Compute one experiment's claims and their verdicts.
+"""Compute one experiment's claims, their raw verdicts and the validity gates that read
+the data (papergrid.claims, papergrid.gates).
 
 Inputs: the experiment's tables (named as its analysis module's ``claim_data`` expects).
-Outputs: claims (Parquet, Markdown). Params: analysis (module), settings, level.
+Output: parquet, the raw claims (the verdicts rule adds the calibration's gate). Params:
+analysis (module), settings, level.
 """
 
 from papergrid.claims import claims_job
@@ -14,5 +16,4 @@ claims_job(
     snakemake.params.settings,
     snakemake.params.level,
     snakemake.output.parquet,
-    snakemake.output.md,
 )

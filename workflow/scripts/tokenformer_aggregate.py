@@ -1,6 +1,7 @@
 """Collect the TokenFormer runs (with compute against the target loss) and their curves.
 
-Inputs: summaries, curves (per job). Outputs: runs, curves. Params: target_steps, same_steps.
+Inputs: summaries, curves (per job). Outputs: runs, curves. Params: target_steps,
+same_steps, vocab (sets the uniform loss that a run which learned leaves behind).
 """
 
 from papergrid.logs import setup_logging
@@ -13,4 +14,5 @@ aggregate_job(
     snakemake.params.target_steps,
     snakemake.params.same_steps,
     {k: snakemake.output[k] for k in ("runs", "curves")},
+    snakemake.params.vocab,
 )

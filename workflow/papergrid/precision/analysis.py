@@ -15,6 +15,7 @@ never used its context, as Kumar's diverged low-precision runs) is left out and 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,6 +25,7 @@ import pyarrow as pa
 
 from papergrid.contract import read_frame
 from papergrid.fit import PRECISION_CONTRAST, PRECISION_EXCESS, PTQ_DEGRADATION, fit_form
+from papergrid.gates import FitCheck, lack_of_fit
 from papergrid.io import write_parquet, write_text
 from papergrid.precision.grid import CONTRACT, PTQ_BITS
 from papergrid.stats import Evidence, no_evidence
@@ -355,6 +357,128 @@ def gamma_evidence(runs: pd.DataFrame, unigram: float, group: str) -> Evidence:
     )
 
 
+LOF_ALPHA = 0.05  # a law whose lack of fit is significant at this level does not fit
+FORM_PARAMS = 3  # A, alpha and gamma set the contrasts' predictions
+
+
+def contrast_residuals(
+    runs: pd.DataFrame, unigram: float, group: str, theta: np.ndarray
+) -> pd.DataFrame:
+    """The group's learned within-cell contrasts against the joint law ``theta`` (log A,
+    alpha, log B, log gamma): one row per run with its design point (size, D/N, bits),
+    the seed's cell, the contrast and its residual."""
+    ok = learned(runs, unigram)
+    fmt, quantised = GROUPS[group]
+    fp = runs[ok & (runs["number_format"] == "fp")]
+    fp_loss = {tuple(r): v for r, v in zip(fp[CELL].to_numpy(), fp["val_loss"], strict=True)}
+    mine = runs[ok & (runs["number_format"] == fmt) & (runs["quantised"] == quantised)]
+    keys = [tuple(r) for r in mine[CELL].to_numpy()]
+    keep = np.array([k in fp_loss for k in keys], dtype=bool)
+    mine = mine[keep]
+    base = np.array([fp_loss[k] for k, kept in zip(keys, keep, strict=True) if kept])
+    a, alpha, g = math.exp(theta[0]), float(theta[1]), math.exp(theta[3])
+    n = mine["n_params"].to_numpy(float)
+    x = {
+        "u": a * n ** (-alpha),
+        "alpha": np.full(len(mine), alpha),
+        "P": mine["train_bits"].to_numpy(float),
+        "k": mine["n_quantised"].to_numpy(float),
+    }
+    y = mine["val_loss"].to_numpy(float) - base
+    pred = PRECISION_CONTRAST(x, gamma=g) if len(mine) else np.array([])
+    return pd.DataFrame(
+        {
+            "d_model": mine["d_model"].to_numpy(),
+            "tokens_per_param": mine["tokens_per_param"].to_numpy(),
+            "bits": mine["train_bits"].to_numpy(float),
+            "contrast": y,
+            "pred": pred,
+            "resid": y - pred,
+        }
+    )
+
+
+def form_check(runs: pd.DataFrame, unigram: float, group: str) -> FitCheck:
+    """Whether Kumar's law, fitted jointly to the unquantised runs and the group's
+    contrasts, fits these runs: its lack of fit against pure error (the contrasts' seed
+    scatter at each size, D/N and bit width, weighted per bit width) must not be
+    significant at LOF_ALPHA, and refitted without the largest size it must predict that
+    size's contrasts within their pure-error intervals. With fewer than three sizes the
+    held-out check cannot run (one size left cannot fit a size term), and the form's size
+    dependence is an assumption: the check fails."""
+    from scipy import stats as st
+
+    fit, detail, _ = joint_fit(runs, unigram, group)
+    if fit is None:
+        return FitCheck(False, f"no fit ({detail})")
+    res = contrast_residuals(runs, unigram, group, fit.theta)
+    points = list(zip(res["d_model"], res["tokens_per_param"], res["bits"], strict=True))
+    lof = lack_of_fit(res["resid"], points, FORM_PARAMS, variance_groups=res["bits"])
+    figures = {"lof_f": lof.f, "lof_df_fit": lof.df_fit, "lof_df_pure": lof.df_pure, "lof_p": lof.p}
+    sizes = sorted(runs.loc[learned(runs, unigram), "d_model"].unique())
+    if not lof.defined:
+        return FitCheck(False, lof.describe(), figures)
+    if lof.p < LOF_ALPHA:
+        return FitCheck(False, lof.describe(), figures)
+    if len(sizes) < 3:
+        why = (
+            f"{lof.describe()}, but no held-out size: {len(sizes)} size(s), and holding one "
+            "out needs three"
+        )
+        return FitCheck(False, why, figures)
+    largest = sizes[-1]
+    held_fit, held_detail, _ = joint_fit(runs[runs["d_model"] != largest], unigram, group)
+    if held_fit is None:
+        return FitCheck(False, f"no fit without size {largest} ({held_detail})", figures)
+    held = contrast_residuals(runs[runs["d_model"] == largest], unigram, group, held_fit.theta)
+    pure = res.assign(
+        dev=res["resid"]
+        - res.groupby(["d_model", "tokens_per_param", "bits"])["resid"].transform("mean")
+    )
+    var = pure.groupby("bits")["dev"].apply(lambda d: float((d**2).sum()) / max(len(d) - 1, 1))
+    worst, n_points = 0.0, 0
+    for (_, bits), g in held.groupby(["tokens_per_param", "bits"]):
+        se = math.sqrt(var.get(bits, math.nan) / len(g))
+        if se > 0:
+            worst = max(worst, abs(float(g["resid"].mean())) / se)
+            n_points += 1
+    df_pure = max(lof.df_pure, 1)
+    crit = float(st.t.isf(LOF_ALPHA / 2 / max(n_points, 1), df_pure))
+    figures = {**figures, "held_out_size": float(largest), "held_out_worst_t": worst, "crit": crit}
+    if worst > crit:
+        why = (
+            f"refitted without size {largest}, it misses that size's contrasts (worst "
+            f"|t| = {worst:.3g} against {crit:.3g})"
+        )
+        return FitCheck(False, why, figures)
+    return FitCheck(True, "", figures)
+
+
+def form_checks_markdown(runs: pd.DataFrame, unigram: float, groups: Sequence[str]) -> str:
+    """The lack-of-fit and held-out figures of the fitted law, per setting group."""
+    lines = [
+        "Lack of fit of Kumar's law (the validity gate of the claims read off it): F test of "
+        "each (size, D/N, bit width) mean contrast against the seed-to-seed scatter at the "
+        f"same point (weighted per bit width, {FORM_PARAMS} parameters), significant at "
+        f"{LOF_ALPHA:g}; and, with three or more sizes, the largest size's contrasts "
+        "predicted by the law refitted without it.",
+        "",
+        "| group | F | df | p | held-out size | worst held-out t | passes | why not |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for group in groups:
+        c = form_check(runs, unigram, group)
+        f = c.figures
+        lines.append(
+            f"| {group} | {f.get('lof_f', math.nan):.3g} | "
+            f"{f.get('lof_df_fit', 0):.0f}, {f.get('lof_df_pure', 0):.0f} | "
+            f"{f.get('lof_p', math.nan):.3g} | {f.get('held_out_size', math.nan):.0f} | "
+            f"{f.get('held_out_worst_t', math.nan):.3g} | {'yes' if c.passed else 'no'} | "
+            f"{c.reason} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def ptq_points(runs: pd.DataFrame, unigram: float) -> pd.DataFrame:
     """delta_PTQ = loss after round-to-nearest to P_post bits minus loss as trained,
     for the runs trained unquantised; one row per (run, P_post)."""
@@ -468,5 +592,11 @@ def fit_markdown(table: pd.DataFrame, runs: pd.DataFrame, unigram: float) -> str
         "95% intervals; bootstraps resample cells.\n\n"
         + markdown_table(table, cols)
         + f"\nRuns left out as not learned (held-out loss not below the unigram level "
-        f"{unigram:.4f}, or not ok), by setting: {left}.\n"
+        f"{unigram:.4f}, or not ok), by setting: {left}.\n\n"
+        + form_checks_markdown(runs, unigram, [g for g in GROUPS if _has_group(runs, g)])
     )
+
+
+def _has_group(runs: pd.DataFrame, group: str) -> bool:
+    fmt, quantised = GROUPS[group]
+    return bool(((runs["number_format"] == fmt) & (runs["quantised"] == quantised)).any())

@@ -17,12 +17,14 @@ import pandas as pd
 from papergrid.claims import ClaimSpec, Effects, Rule
 from papergrid.contract import read_frame
 from papergrid.fit import PRECISION_CONTRAST, compute_optimal_bits, fixed_size_optimal_bits
+from papergrid.gates import FitCheck
 from papergrid.precision.analysis import (
     CELL,
     EXPERIMENT,
     LowContrast,
     contrast_table,
     fit_excess,
+    form_check,
     gamma_evidence,
     gamma_from_contrast,
     joint_fit,
@@ -536,6 +538,44 @@ def gamma_for_slope(e: float, alpha: float, b_over_a: float, span: tuple[float, 
     return math.exp(brentq(gap, lo, hi, xtol=1e-10))
 
 
+def law_check(data: PrecisionData, group: str) -> FitCheck:
+    """The validity gate of a claim read off Kumar's law: lack of fit and a held-out size
+    (:func:`papergrid.precision.analysis.form_check`)."""
+    return form_check(data.runs, data.unigram, group)
+
+
+def bits_trained(data: PrecisionData, group: str) -> tuple[float, float]:
+    """The lowest and highest training precision of the group's learned runs."""
+    from papergrid.precision.analysis import GROUPS
+
+    fmt, quantised = GROUPS[group]
+    runs = data.runs[learned(data.runs, data.unigram)]
+    bits = runs.loc[
+        (runs["number_format"] == fmt) & (runs["quantised"] == quantised), "train_bits"
+    ].astype(float)
+    return (float(bits.min()), float(bits.max())) if len(bits) else (math.nan, math.nan)
+
+
+def p_star_range(data: PrecisionData, group: str) -> str:
+    """Why P* lies outside the precisions trained ("" inside)."""
+    p = p_star_evidence(data, group).estimate
+    lo, hi = bits_trained(data, group)
+    if not math.isfinite(p) or not math.isfinite(lo):
+        return ""
+    if p < lo:
+        return f"P* {p:.3g} bits, below the lowest precision trained ({lo:g})"
+    if p > hi:
+        return f"P* {p:.3g} bits, above the highest quantised precision trained ({hi:g})"
+    return ""
+
+
+def multiplier_range(data: PrecisionData, bits: int) -> str:
+    lo, hi = bits_trained(data, "int")
+    if math.isfinite(lo) and not lo <= bits <= hi:
+        return f"the multiplier is read at {bits} bits, outside the bits trained ({lo:g}-{hi:g})"
+    return ""
+
+
 def p_star_spec(
     sim: Simulator,
     group: str,
@@ -566,6 +606,8 @@ def p_star_spec(
         compute=partial(p_star_evidence, group=group),
         simulate=lambda e, rng: sim.gamma(group, gamma_for_p_star, e, rng),
         sims_share=0.5,
+        fit_check=partial(law_check, group=group),
+        range_check=partial(p_star_range, group=group),
     )
 
 
@@ -691,6 +733,8 @@ def claim_specs(
                 "int", partial(gamma_for_multiplier, bits=multiplier_bits), e, rng
             ),
             sims_share=0.5,
+            fit_check=partial(law_check, group="int"),
+            range_check=partial(multiplier_range, bits=multiplier_bits),
         ),
         ClaimSpec(
             experiment=EXPERIMENT,
@@ -714,6 +758,7 @@ def claim_specs(
             compute=p_star_slope_evidence,
             simulate=lambda e, rng: sim.gamma("int", sim.gamma_for_slope, e, rng),
             sims_share=0.5,
+            fit_check=partial(law_check, group="int"),
         ),
         ClaimSpec(
             experiment=EXPERIMENT,

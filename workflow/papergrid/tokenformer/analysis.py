@@ -174,17 +174,23 @@ def aggregate_job(
     target_steps: int,
     same_steps: int,
     outputs: dict[str, str],
+    vocab: int | None = None,
 ) -> None:
-    """runs.parquet (the summaries with the derived columns) and curves.parquet."""
+    """runs.parquet (the summaries with the derived columns, runs that did not learn
+    marked ``not_learned`` when ``vocab`` is given) and curves.parquet."""
+    from papergrid.aggregate import with_learned
     from papergrid.contract import collect
     from papergrid.io import write_parquet
+    from papergrid.tokenformer.learned import learned_rule
 
     runs = collect(summaries, CONTRACT.summary_schema()).to_pandas()
     curve_table = collect(curves, CONTRACT.curve_schema())
     derived = derive(runs, curve_table.to_pandas(), target_steps, same_steps)
-    write_parquet(
-        pa.Table.from_pandas(derived, schema=RUNS_SCHEMA, preserve_index=False), outputs["runs"]
-    )
+    table = pa.Table.from_pandas(derived, schema=RUNS_SCHEMA, preserve_index=False)
+    if vocab and len(derived):
+        entropy = float(derived["entropy_floor"].median())
+        table = with_learned(table, learned_rule(vocab, entropy))
+    write_parquet(table, outputs["runs"])
     write_parquet(curve_table, outputs["curves"])
 
 

@@ -133,6 +133,7 @@ def claim_specs(
                 ),
                 compute=partial(exponent_evidence, optimizer=opt),
                 simulate=lambda e, rng, opt=opt: sim.draw(rng, exponent={opt: e}),
+                reads=({"optimizer": opt},),
             )
         )
         widest = sim.auc.get(opt, (0,))[0]
@@ -154,6 +155,7 @@ def claim_specs(
                 ),
                 compute=partial(auc_evidence, optimizer=opt),
                 simulate=lambda e, rng, opt=opt: sim.draw(rng, auc={opt: e}),
+                reads=({"optimizer": opt},),
             )
         )
     if REFERENCE in opts:
@@ -179,6 +181,7 @@ def claim_specs(
                     ),
                     compute=partial(exponent_gap_evidence, optimizer=opt),
                     simulate=lambda e, rng, opt=opt: sim.draw(rng, exponent={opt: k_ref + e}),
+                    reads=({"optimizer": opt}, {"optimizer": REFERENCE}),
                 )
             )
     return specs
