@@ -4,6 +4,7 @@ naming the key or file, or rebuilt where a user deleted an output."""
 from __future__ import annotations
 
 import gzip
+import subprocess
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -222,3 +223,124 @@ def test_a_grid_too_small_for_its_claims_is_told_at_plan_time(tmp_path):
         output(proc)
     )
     assert "calibration" in output(proc) and "verdicts" in output(proc)
+
+
+@pytest.mark.parametrize(
+    "lr, message",
+    [
+        (1.0e300, "weights.optimizers.sgd.lr: 1e+300 is larger than float32 can hold"),
+        (1.0e-300, "weights.optimizers.sgd.lr: 1e-300 rounds to 0 in float32"),
+    ],
+)
+def test_a_learning_rate_float32_cannot_hold_stops_the_dry_run(tmp_path, lr, message):
+    wf = copy_workflow(tmp_path)
+    set_smoke(
+        wf, lambda c: c["weights"].setdefault("optimizers", {}).setdefault("sgd", {}).update(lr=lr)
+    )
+    proc = wf.snakemake("-n", check=False)
+    assert proc.returncode != 0 and message in output(proc)
+
+
+def test_an_exponent_without_a_dot_says_how_to_write_the_number(tmp_path):
+    wf = copy_workflow(tmp_path)
+    smoke = wf.path / "smoke.yaml"
+    smoke.write_text(smoke.read_text() + "tokenformer:\n  train:\n    lr: 3e-3\n")
+    proc = wf.snakemake("-n", check=False)
+    assert proc.returncode != 0
+    assert "tokenformer.train.lr: '3e-3' is read by YAML as a string" in output(proc)
+    assert "write 3.0e-3 or 0.003" in output(proc)
+
+
+def test_configfile_given_twice_is_named_not_dropped(tmp_path):
+    wf = copy_workflow(tmp_path)
+    (wf.path / "mine.yaml").write_text("device: cpu\n")
+    proc = wf.snakemake("-n", "--configfile", "mine.yaml", check=False)
+    assert proc.returncode != 0
+    assert "--configfile is given 2 times and Snakemake would use only the last" in output(proc)
+
+
+@pytest.mark.parametrize("kind", ["directory", "not idx", "missing"])
+def test_idx_paths_are_checked_at_plan_time(tmp_path, kind):
+    wf = copy_workflow(tmp_path)
+    images = np.zeros((4, 2, 2), dtype=np.uint8)
+    paths = {}
+    for key in ("train_images", "train_labels", "test_images", "test_labels"):
+        paths[key] = tmp_path / f"{key}.idx"
+        write_idx(images if "images" in key else np.zeros(4, dtype=np.uint8), paths[key])
+    bad = paths["train_images"]
+    if kind == "directory":
+        bad.unlink()
+        bad.mkdir()
+    elif kind == "not idx":
+        bad.write_bytes(b"P5 not an idx file")
+    else:
+        bad.unlink()
+    set_smoke(
+        wf,
+        lambda c: c["weights"]["data"].update(
+            source="idx", idx={k: str(v) for k, v in paths.items()}
+        ),
+    )
+    proc = wf.snakemake("-n", check=False)
+    assert proc.returncode != 0
+    why = {
+        "directory": "is a directory",
+        "not idx": "is not an IDX file",
+        "missing": "does not exist",
+    }
+    assert f"weights.data.idx.train_images: {bad} {why[kind]}" in output(proc)
+
+
+def test_a_read_only_results_folder_is_one_line_before_any_job(tmp_path):
+    wf = copy_workflow(tmp_path)
+    results = wf.path / "results"
+    results.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=100K", "tmpfs", str(results)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {proc.stderr.strip()}")
+    try:
+        run = wf.snakemake("-n", check=False)
+    finally:
+        subprocess.run(["umount", str(results)], check=False)
+    assert run.returncode != 0
+    assert "results: cannot write here (Read-only file system)" in output(run)
+
+
+def test_the_power_target_answers_before_any_training(tmp_path):
+    wf = copy_workflow(tmp_path)
+    set_smoke(wf, lambda c: c["weights"]["grid"].update(seed=list(range(20))))
+    proc = wf.snakemake("--cores", "1", "power")
+    report = (wf.path / "results" / "power.md").read_text()
+    assert "## weights" in report and "## tokenformer" in report
+    # the shipped pilot answers for the default grid; the smoke grid differs from it
+    assert "Source: pilot (shipped)" in report
+    assert "this config: 20 seeds" in report and "differs from the source run" in report
+    assert not (wf.path / "results" / "weights" / "runs").exists()  # nothing trained
+    assert "power planner" in output(proc)
+
+
+def test_a_grid_that_did_not_learn_completes_with_every_claim_inconclusive(tmp_path):
+    """A learning rate too small to move the weights (it passes the float32 check): every
+    run is marked not_learned in the runs table and the log, every claim reads
+    inconclusive with that reason, and the figures, claims and report still come."""
+    wf = copy_workflow(tmp_path)
+
+    def frozen(c):
+        c["learned_gate"] = True
+        for opt in ("sgd", "adam"):
+            c["weights"].setdefault("optimizers", {}).setdefault(opt, {}).update(lr=1.0e-30)
+
+    set_smoke(wf, frozen)
+    wf.snakemake("--cores", "2", "weights")
+    runs = pq.read_table(wf.path / "results/weights/runs.parquet").to_pandas()
+    assert set(runs["status"]) == {"not_learned"}
+    log = (wf.path / "results/logs/weights/aggregate.log").read_text()
+    assert f"{len(runs)} of {len(runs)} runs did not learn" in log
+    claims = pq.read_table(wf.path / "results/weights/claims.parquet").to_pandas()
+    assert set(claims["verdict"]) == {"inconclusive"} and set(claims["gate"]) == {"not_learned"}
+    assert claims["gate_reason"].str.startswith("most runs did not learn").all()
+    assert (wf.path / "results/weights/figures/scaling.png").exists()

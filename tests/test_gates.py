@@ -241,3 +241,21 @@ def test_a_statistic_that_raises_is_reported_not_fatal():
     c = one([s], noisy(0.5))
     assert c.verdict == INCONCLUSIVE and "statistic failed: FloatingPointError" in c.detail
     assert math.isinf(c.ci_high)
+
+
+def test_the_planner_line_goes_to_open_claims_that_passed_the_gates():
+    open_claim = one([spec(claim_id="open")], noisy(0.12, sd=0.3))
+    identity = one([spec(claim_id="id")], runs(np.full(SEEDS, 0.5)))
+    decided = one([spec(claim_id="done")], noisy(0.5))
+    cal = pd.DataFrame(
+        {
+            "claim_id": ["open", "id", "done"],
+            "opposite_not_supported": [0.9] * 3,
+            "power": [0.3, 0.9, 0.9],
+        }
+    )
+    plans = {k: f"plan of {k}" for k in ("open", "id", "done")}
+    out = {c.claim_id: c for c in apply_calibration([open_claim, identity, decided], cal, plans)}
+    assert out["open"].verdict == INCONCLUSIVE and out["open"].plan == "plan of open"
+    assert out["id"].gate == "identity" and out["id"].plan == ""  # seeds cannot fix algebra
+    assert out["done"].verdict == SUPPORTED and out["done"].plan == ""

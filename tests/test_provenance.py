@@ -1,3 +1,4 @@
+import math
 import os
 import sys
 
@@ -168,3 +169,12 @@ def test_initial_weights_enter_the_hash():
     b.load_state_dict(a.state_dict())
     assert state_hash(a) == state_hash(b)
     assert run_hash({"x": 1}, state_hash(a)) != run_hash({"x": 1}, "other weights")
+
+
+def test_a_negative_zero_is_the_same_value_and_the_same_hash():
+    from papergrid.provenance import canonical, config_hash
+
+    assert math.copysign(1.0, canonical(-0.0)) == 1.0
+    assert canonical({"b": [-0.0, 1], "a": -0.0}) == {"a": 0.0, "b": [0.0, 1]}
+    assert config_hash({"wd": -0.0}) == config_hash({"wd": 0.0})
+    assert config_hash({"wd": 0}) != config_hash({"wd": 0.0})  # an int stays an int

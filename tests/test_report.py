@@ -142,3 +142,62 @@ def test_a_claim_without_calibration_reads_not_calibrated(tmp_path):
     parser.feed((tmp_path / "p.html").read_text())
     assert parser.rows[2][7] == "n/a"
     assert parser.rows[2][8].startswith("not calibrated")
+
+
+def test_findings_list_only_gated_holm_decided_stable_verdicts(tmp_path):
+    from papergrid.report import findings_html, findings_section
+
+    claims = claims_frame()
+    gated = claims.iloc[:1].assign(
+        claim_id="g",
+        statement="an identity",
+        verdict="inconclusive",
+        verdict_holm="inconclusive",
+        gate="identity",
+        gate_reason="identity: no spread over its 5 seeds",
+    )
+    claims = pd.concat([claims, gated], ignore_index=True)
+    claims.to_parquet(tmp_path / "claims.parquet")
+    cal = pd.concat(
+        [calibration_frame(), pd.DataFrame({"claim_id": ["g"], "power": [0.9], "stability": [1.0]})]
+    )
+    cal.to_parquet(tmp_path / "cal.parquet")
+    sections = [
+        {
+            "name": "demo",
+            "claims": tmp_path / "claims.parquet",
+            "calibration": tmp_path / "cal.parquet",
+        }
+    ]
+    md = findings_section(sections)
+    found, rest = md.split("Verdicts per experiment")
+    assert (
+        "- supported: demo: wider is <better> & faster (-0.5 [-0.7, -0.3]; stability 0.95)" in found
+    )
+    assert "identity" not in found and "depth saturates" not in found
+    assert "| demo | 3 | 1 | 0 | 2 | 1 / 0 / 2 | 1 |" in rest
+    assert "- demo: an identity (-0.5 [-0.7, -0.3]): identity: no spread over its 5 seeds" in rest
+    assert "would decide it: 24 seeds at the paper's effect (8x; power 0.83)" in rest
+    page = findings_html(sections)
+    assert "wider is &lt;better&gt; &amp; faster" in page and "<th>decided raw, gated</th>" in page
+
+
+def test_an_unstable_or_pre_holm_verdict_is_not_a_finding(tmp_path):
+    from papergrid.report import findings_section
+
+    claims = claims_frame().iloc[:1].assign(verdict_holm="inconclusive")
+    claims.to_parquet(tmp_path / "c.parquet")
+    calibration_frame().to_parquet(tmp_path / "k.parquet")
+    md = findings_section(
+        [{"name": "d", "claims": tmp_path / "c.parquet", "calibration": tmp_path / "k.parquet"}]
+    )
+    assert "- none at this scale" in md and "supported before Holm's adjustment only" in md
+    claims = claims_frame().iloc[:1]
+    claims.to_parquet(tmp_path / "c.parquet")
+    calibration_frame().assign(stability=[0.6, 0.5]).to_parquet(tmp_path / "k.parquet")
+    md = findings_section(
+        [{"name": "d", "claims": tmp_path / "c.parquet", "calibration": tmp_path / "k.parquet"}]
+    )
+    assert (
+        "- none at this scale" in md and "unstable (a rerun repeats it with probability 0.6)" in md
+    )

@@ -462,6 +462,20 @@ def test_changing_one_optimizer_reruns_only_its_cells(fresh_copy):
     assert sorted(j["optimizer"] for j in jobs["weights_train"]) == ["sgd", "sgd"]
 
 
+def test_a_negative_zero_reruns_nothing(fresh_copy):
+    set_smoke(
+        fresh_copy,
+        lambda c: (
+            c["weights"]
+            .setdefault("optimizers", {})
+            .setdefault("sgd", {})
+            .update(weight_decay=-0.0)
+        ),
+    )
+    assert "weight_decay: -0.0" in (fresh_copy.path / "smoke.yaml").read_text()
+    assert fresh_copy.planned() == {}
+
+
 def test_reordering_config_keys_reruns_nothing(fresh_copy):
     for name in ("config.yaml", "smoke.yaml"):
         path = fresh_copy.path / name

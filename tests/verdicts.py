@@ -11,7 +11,14 @@ ALPHA = 0.025  # one-sided, the 95% intervals' error on each side
 
 
 def verdicts(specs, data, level: float = 0.95) -> dict:
-    return {c.claim_id: c.verdict for c in evaluate(specs, data, level)}
+    """Each claim's rule verdict (before the validity gates, which tests/test_gates.py
+    drives and gated() reads)."""
+    return {c.claim_id: c.verdict_raw for c in evaluate(specs, data, level)}
+
+
+def gated(specs, data, level: float = 0.95) -> dict:
+    """Each claim's (verdict, gate) after the gates that read the data."""
+    return {c.claim_id: (c.verdict, c.gate) for c in evaluate(specs, data, level)}
 
 
 def assert_calibrated(specs, data, n_sims: int = 120, level: float = 0.95) -> pd.DataFrame:

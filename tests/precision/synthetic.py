@@ -15,6 +15,7 @@ UNIGRAM = 3.5
 LAW = {"A": 4.0, "alpha": 0.35, "B": 20.0}
 PTQ = {"C_T": 0.02, "gamma_D": 0.4, "gamma_N": 0.3, "gamma_post": 0.8}
 SIZES = ((8, 1616), (16, 6304))
+THREE_SIZES = (*SIZES, (32, 24896))
 RATIOS = (16.0, 64.0, 256.0)
 JOINT_BITS = (3, 4, 6, 8)
 FLOATS = ("e2m1", "e3m2", "e4m3")
@@ -31,15 +32,19 @@ def synthetic_runs(
     cell_noise: float = 0.02,
     multiply: bool = True,
     rng_seed: int = 0,
+    sizes: tuple = SIZES,
+    size_misfit: float = 0.0,
 ) -> pd.DataFrame:
     """A quantised run's loss is its cell's unquantised loss plus Kumar's contrast at the
     group's gamma (k = 3 jointly, 1 alone) and run noise; a cell's own noise (its seed)
     moves every run of the cell together, as a shared initialisation does.
-    ``multiply=False`` makes the joint runs cost the largest one-tensor loss only."""
+    ``multiply=False`` makes the joint runs cost the largest one-tensor loss only;
+    ``size_misfit`` scales the contrasts by (N / N_smallest)^size_misfit, a size
+    dependence Kumar's law does not have."""
     g = {"int": 2.0, "float": 1.8, "w": 2.0, "a": 2.0, "kv": 2.0, **(gamma or {})}
     rng = np.random.default_rng(rng_seed)
     rows = []
-    for d, n in SIZES:
+    for d, n in sizes:
         for ratio in RATIOS:
             for seed in range(seeds):
                 tokens = n * ratio
@@ -47,9 +52,10 @@ def synthetic_runs(
                 fp += cell_noise * rng.standard_normal()
                 u = LAW["A"] * n ** -LAW["alpha"]
 
-                def contrast(group, bits, k, u=u):
+                def contrast(group, bits, k, u=u, n=n):
                     f = 1 - math.exp(-bits / g[group])
-                    return u * (f ** (-k * LAW["alpha"]) - 1)
+                    misfit = (n / sizes[0][1]) ** size_misfit
+                    return misfit * u * (f ** (-k * LAW["alpha"]) - 1)
 
                 settings = ["fp", *(f"int{b}" for b in JOINT_BITS), *FLOATS]
                 if d == 8:

@@ -64,7 +64,6 @@ COLUMNS = (
     "replicas",  # k: the draws had k times the grid's seeds (1 for the grid itself)
     "error",  # failed rows: why the claim could not be calibrated
 )
-PLAN_SIMS = 0.2  # the ladder's draws per rung, as a share of n_sims (at least 20)
 PLAN_MAX_COSTLY = 8  # the ladder's last rung for claims that refit a law on every draw
 
 
@@ -96,9 +95,11 @@ def calibrate_claim(
     level: float,
     seed: int,
     plan: bool = True,
+    plan_sims: int = 40,
+    plan_max_replicas: int = max(LADDER),
 ) -> list[dict[str, Any]]:
     """Rows of verdict rates for one claim (see :data:`COLUMNS`); ``plan``: with the
-    power planner's ladder."""
+    power planner's ladder, ``plan_sims`` draws per rung up to ``plan_max_replicas``."""
     rng = claim_seed(seed, spec.claim_id)
     n_sims = max(20, round(n_sims * spec.sims_share))
     e = spec.effects
@@ -116,8 +117,8 @@ def calibrate_claim(
         for scenario, effect, n in plan:
             c = verdict_counts(spec, effect, n, level, rng)
             rows.append(_row(spec, scenario, effect, n, c, observed))
-        if plan:
-            rows += plan_claim(spec, rows, n_sims=n_sims, level=level, rng=rng)
+        if plan and plan_max_replicas > 1:
+            rows += plan_claim(spec, rows, n=plan_sims, top=plan_max_replicas, level=level, rng=rng)
     except Exception as err:  # noqa: BLE001 - one claim's failure is reported, not fatal
         log.warning("claim %s: not calibrated: %r", spec.claim_id, err)
         failed = {
@@ -161,7 +162,8 @@ def plan_claim(
     spec: ClaimSpec,
     grid_rows: list[dict[str, Any]],
     *,
-    n_sims: int,
+    n: int,
+    top: int,
     level: float,
     rng: np.random.Generator,
 ) -> list[dict[str, Any]]:
@@ -170,8 +172,8 @@ def plan_claim(
     searched over k times the seeds until it reaches the target power."""
     if not has_seeds(spec.simulate(spec.effects.paper, rng)):
         return [{**_row(spec, "plan_none", math.nan, 1, _zero(), INCONCLUSIVE), "n_sims": 0}]
-    n = max(20, round(n_sims * PLAN_SIMS * spec.sims_share))
-    top = PLAN_MAX_COSTLY if spec.sims_share < 1 else max(LADDER)
+    n = max(10, round(n * min(spec.sims_share, 1.0)))
+    top = min(top, PLAN_MAX_COSTLY) if spec.sims_share < 1 else top
     by_scenario = {r["scenario"]: r for r in grid_rows}
     rows = []
     targets = (
@@ -212,6 +214,8 @@ def calibrate(
     seed: int = 0,
     n_jobs: int = 1,
     plan: bool = True,
+    plan_sims: int = 40,
+    plan_max_replicas: int = max(LADDER),
 ) -> pd.DataFrame:
     """Verdict rates of every claim in every scenario; ``claims`` (the claims table of the
     real data) gives each claim's estimate and verdict for the stability row."""
@@ -220,7 +224,14 @@ def calibrate(
         specs=list(specs),
         estimates=[float(by_id.loc[s.claim_id, "estimate"]) for s in specs],
         observed=[str(by_id.loc[s.claim_id, "verdict"]) for s in specs],
-        settings={"n_sims": n_sims, "level": level, "seed": seed, "plan": plan},
+        settings={
+            "n_sims": n_sims,
+            "level": level,
+            "seed": seed,
+            "plan": plan,
+            "plan_sims": plan_sims,
+            "plan_max_replicas": plan_max_replicas,
+        },
     )
     try:
         if n_jobs <= 1 or len(specs) < 2:
@@ -257,6 +268,28 @@ def _mde(rows: pd.DataFrame, margin: float, paper: float) -> float:
             f = (TARGET_POWER - p[i - 1]) / (p[i] - p[i - 1])
             return float(margin + (t[i - 1] + f * (t[i] - t[i - 1])) * span)
     return math.nan
+
+
+SUMMARY_COLUMNS = (
+    "experiment",
+    "claim_id",
+    "false_support",
+    "false_support_se",
+    "support_no_effect",
+    "support_no_effect_se",
+    "power",
+    "power_se",
+    "opposite_not_supported",
+    "opposite_not_supported_se",
+    "margin_inconclusive",
+    "mde80",
+    "stability",
+    "stability_se",
+    "paper_effect",
+    "margin",
+    "n_sims",
+    "error",
+)
 
 
 def summary(table: pd.DataFrame, specs: Sequence[ClaimSpec]) -> pd.DataFrame:
@@ -302,7 +335,7 @@ def summary(table: pd.DataFrame, specs: Sequence[ClaimSpec]) -> pd.DataFrame:
                 "error": str(failed["error"].iloc[0]) if len(failed) else "",
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def reading(verdict: str, power: float, stability: float) -> str:
@@ -357,6 +390,8 @@ def calibration_job(
     parquet_out: str,
     rates_out: str,
     md_out: str,
+    plan_sims: int = 40,
+    plan_max_replicas: int = max(LADDER),
 ) -> None:
     """Calibrate an experiment's claims (``analysis`` as in :func:`claims.claims_job`):
     the per-claim summary to ``parquet_out``, every scenario's rates to ``rates_out``."""
@@ -369,7 +404,16 @@ def calibration_job(
     module = importlib.import_module(analysis)
     specs = module.claim_specs(module.claim_data(inputs), **settings)
     claims = pd.read_parquet(claims_path)
-    table = calibrate(specs, claims, n_sims=n_sims, level=level, seed=seed, n_jobs=n_jobs)
+    table = calibrate(
+        specs,
+        claims,
+        n_sims=n_sims,
+        level=level,
+        seed=seed,
+        n_jobs=n_jobs,
+        plan_sims=plan_sims,
+        plan_max_replicas=plan_max_replicas,
+    )
     summ = summary(table, specs)
     write_parquet(pa.Table.from_pandas(table, preserve_index=False), rates_out)
     write_parquet(pa.Table.from_pandas(summ, preserve_index=False), parquet_out)

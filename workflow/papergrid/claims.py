@@ -369,8 +369,10 @@ def apply_calibration(
                     verdict=INCONCLUSIVE,
                     verdict_holm=INCONCLUSIVE,
                 )
+        # more seeds decide an open claim only where no gate failed: they do not make a
+        # law fit, bring an optimum into the grid, or teach runs that did not learn
         plan = (plans or {}).get(c.claim_id, "")
-        out.append(replace(c, plan=plan if c.verdict_holm == INCONCLUSIVE else ""))
+        out.append(replace(c, plan=plan if c.verdict_holm == INCONCLUSIVE and not c.gate else ""))
     return out
 
 

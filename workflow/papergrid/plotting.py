@@ -22,3 +22,29 @@ def label_at(ax, values, axis: str = "x") -> None:
     else:
         ax.set_yticks(values, labels)
     ax.minorticks_off()
+
+
+def nothing_learned(runs) -> str:
+    """Why no figure of ``runs`` can be drawn ("" when some run trained and learned):
+    every run that trained was marked not_learned (papergrid.gates)."""
+    status = runs["status"]
+    if len(runs) and (status == "ok").sum() == 0:
+        n = int((status == "not_learned").sum())
+        return (
+            f"No run learned: {n} of {len(runs)} runs did not leave chance "
+            "(status not_learned), so there is nothing to draw; see the claims."
+        )
+    return ""
+
+
+def placeholder(text: str):
+    """A figure that says why it holds no data (a job never fails on a grid that did not
+    learn: the claims say so, and the DAG completes)."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, textwrap.fill(text, 70), ha="center", va="center", fontsize=9)
+    return fig

@@ -92,9 +92,43 @@ def is_finding(c, stability: float) -> bool:
     )
 
 
-def findings_section(sections: Sequence[Mapping]) -> str:
-    """REPORT.md's opening: the findings (every gate passed, decided after Holm, stable)
-    and, per experiment, the open claims with their reason or planner line."""
+def verdict_counts(sections: Sequence[Mapping]) -> pd.DataFrame:
+    """Per experiment: claims, verdicts after the gates, after Holm, and how many a gate
+    turned to inconclusive (raw verdict decided, gated one not)."""
+    rows = []
+    for s in sections:
+        if not s.get("claims"):
+            continue
+        c = pd.read_parquet(s["claims"])
+        gated = int(((c["gate"] != "") & (c["verdict_raw"] != INCONCLUSIVE)).sum())
+        rows.append(
+            {
+                "experiment": s["name"],
+                "claims": len(c),
+                "supported": int((c["verdict"] == "supported").sum()),
+                "not supported": int((c["verdict"] == "not supported").sum()),
+                "inconclusive": int((c["verdict"] == INCONCLUSIVE).sum()),
+                "after Holm (s / n / i)": "{} / {} / {}".format(
+                    *(int((c["verdict_holm"] == v).sum()) for v in VERDICT_COLOURS)
+                ),
+                "decided raw, gated": gated,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _counts_markdown(counts: pd.DataFrame) -> list[str]:
+    if counts.empty:
+        return []
+    cols = list(counts.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in counts.itertuples(index=False)]
+    return lines
+
+
+def _findings(sections: Sequence[Mapping]) -> tuple[list[str], list[str]]:
+    """(findings, open claims) as plain lines: a finding passed every gate, is decided
+    after Holm and is stable; an open claim comes with its reason or planner line."""
     found, open_ = [], []
     for s in sections:
         if not s.get("claims"):
@@ -110,7 +144,7 @@ def findings_section(sections: Sequence[Mapping]) -> str:
             where = f"{s['name']}: {c.statement}"
             ci = f"{_fmt(c.estimate)} [{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]"
             if is_finding(c, stability):
-                found.append(f"- **{c.verdict_holm}**: {where} ({ci}; stability {stability:.2f})")
+                found.append(f"{c.verdict_holm}: {where} ({ci}; stability {stability:.2f})")
                 continue
             if c.gate:
                 why = c.gate_reason
@@ -125,17 +159,54 @@ def findings_section(sections: Sequence[Mapping]) -> str:
                 why = reading(c.verdict, power, stability)
             if c.plan:
                 why += f"; would decide it: {c.plan}"
-            open_.append(f"- {where} ({ci}): {why}")
-    lines = [
-        "## Findings",
-        "",
-        "Only verdicts that pass every validity gate, hold after Holm's adjustment and are "
-        f"stable (a rerun repeats them with probability at least {STABLE:g}):",
-        "",
-    ]
-    lines += found or ["- none at this scale"]
-    lines += ["", "### Open at this scale", "", *open_] if open_ else []
+            open_.append(f"{where} ({ci}): {why}")
+    return found, open_
+
+
+FINDINGS_RULE = (
+    "Only verdicts that pass every validity gate, hold after Holm's adjustment and are "
+    f"stable (a rerun repeats them with probability at least {STABLE:g})."
+)
+
+
+def findings_section(sections: Sequence[Mapping]) -> str:
+    """REPORT.md's opening: the findings, the verdict counts per experiment, and the open
+    claims with their reason or planner line."""
+    found, open_ = _findings(sections)
+    lines = ["## Findings", "", FINDINGS_RULE, ""]
+    lines += [f"- {f}" for f in found] or ["- none at this scale"]
+    lines += ["", "Verdicts per experiment, after the validity gates:", ""]
+    lines += _counts_markdown(verdict_counts(sections))
+    lines += ["", "### Open at this scale", "", *(f"- {o}" for o in open_)] if open_ else []
     return "\n".join(lines) + "\n"
+
+
+def findings_html(sections: Sequence[Mapping]) -> str:
+    """The findings, the verdict counts and the open claims as one page, the first a
+    reader of Snakemake's HTML report opens (its landing page points to it)."""
+    esc = html.escape
+    found, open_ = _findings(sections)
+    counts = verdict_counts(sections)
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in counts.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in r) + "</tr>"
+        for r in counts.itertuples(index=False)
+    )
+    items = "".join(f"<li>{esc(f)}</li>" for f in found) or "<li>none at this scale</li>"
+    style = (
+        "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #bbb;padding:4px 6px;font-size:90%}"
+    )
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>papergrid findings</title>"
+        f"<style>{style}</style></head><body><h1>Findings</h1><p>{esc(FINDINGS_RULE)}</p>"
+        f"<ul>{items}</ul><h2>Verdicts per experiment</h2><table><thead><tr>{head}</tr>"
+        f"</thead><tbody>{rows}</tbody></table><p>Each experiment's category holds its claims "
+        "page: every claim with its interval, power, reading and the planner's line.</p>"
+        "<h2>Open at this scale</h2><ul>"
+        + "".join(f"<li>{esc(o)}</li>" for o in open_)
+        + "</ul></body></html>\n"
+    )
 
 
 def _families(claims: pd.DataFrame) -> list[tuple[str, int]]:
@@ -219,5 +290,8 @@ def render_report(sections: Sequence[Mapping], out_dir: str | os.PathLike) -> st
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_report(sections: Sequence[Mapping], out: str | os.PathLike) -> None:
+def write_report(
+    sections: Sequence[Mapping], out: str | os.PathLike, findings_out: str | os.PathLike
+) -> None:
     write_text(render_report(sections, Path(out).parent), out)
+    write_text(findings_html(sections), findings_out)

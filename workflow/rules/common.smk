@@ -3,13 +3,27 @@ from functools import cache
 from itertools import product
 from pathlib import Path
 
+import sys
+
+from papergrid import checks
 from papergrid.config import load_config_file, load_schema, validate_config
 from papergrid.provenance import canonical, file_hash, source_hash
 
+# Plan-time checks (papergrid.checks): what the command line drops silently, numbers YAML
+# read as strings (before the schema, whose type message would not say why), then the
+# schema, then what a schema cannot see.
+if workflow.is_main_process:
+    checks.raise_problems(checks.configfile_problems(sys.argv))
 for path in workflow.configfiles:  # Snakemake keeps the last of a repeated key
     load_config_file(path)
+checks.raise_problems(checks.number_strings(config))
 validate_config(
     config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+)
+checks.raise_problems(
+    checks.learning_rate_problems(config)
+    + checks.data_problems(config)
+    + (checks.writable_problems(["results", "results/logs"]) if workflow.is_main_process else [])
 )
 
 # Each experiment's .smk appends {name, title, claims, calibration, tables, figures} for

@@ -1,4 +1,5 @@
-# REPORT.md gathers every experiment's claims, fit tables and figures.
+# REPORT.md gathers every experiment's claims, fit tables and figures; findings.html opens
+# the HTML report with the findings and the verdict counts.
 
 
 report: "../report/workflow.rst"
@@ -10,7 +11,13 @@ rule report:
         [path for s in REPORT_SECTIONS for _, path in s["tables"]],
         [f for s in REPORT_SECTIONS for f in s["figures"]],
     output:
-        "results/REPORT.md",
+        md="results/REPORT.md",
+        findings=report(
+            "results/findings.html",
+            caption="../report/findings.rst",
+            category="findings",
+            labels={"page": "findings and verdict counts"},
+        ),
     log:
         logs("report", "report"),
     benchmark:

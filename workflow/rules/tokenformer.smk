@@ -76,7 +76,7 @@ rule tokenformer_aggregate:
     params:
         target_steps=tf_grid.target_steps(TF),
         same_steps=tf_grid.same_steps(TF),
-        vocab=TF["markov"]["vocab"],
+        vocab=TF["markov"]["vocab"] if config["learned_gate"] else 0,
         code=code("tokenformer_aggregate.py", "papergrid.tokenformer.analysis"),
     script:
         "../scripts/tokenformer_aggregate.py"

@@ -1,8 +1,8 @@
 """Calibrate one experiment's claim rules by simulating reruns of the shipped grid.
 
 Inputs: the experiment's tables and its claims. Outputs: calibration summary (Parquet,
-Markdown) and every scenario's verdict rates. Params: analysis, settings, level,
-calibration (n_sims, seed).
+Markdown) and every scenario's verdict rates, with the power planner's ladder. Params:
+analysis, settings, level, calibration (n_sims, seed, plan_sims, plan_max_replicas).
 """
 
 from papergrid.calibration import calibration_job
@@ -22,4 +22,6 @@ calibration_job(
     snakemake.output.parquet,
     snakemake.output.rates,
     snakemake.output.md,
+    snakemake.params.calibration["plan_sims"],
+    snakemake.params.calibration["plan_max_replicas"],
 )
