@@ -259,3 +259,52 @@ def test_the_planner_line_goes_to_open_claims_that_passed_the_gates():
     assert out["open"].verdict == INCONCLUSIVE and out["open"].plan == "plan of open"
     assert out["id"].gate == "identity" and out["id"].plan == ""  # seeds cannot fix algebra
     assert out["done"].verdict == SUPPORTED and out["done"].plan == ""
+
+
+def test_lack_of_fit_with_per_group_variances_keeps_its_nominal_rate():
+    # two seeds per point, four bit widths whose noise differs 50-fold: an F test on the
+    # per-group scaled misfits rejected a true law about 20% of the time at 5%
+    rng = np.random.default_rng(7)
+    points = np.repeat(np.arange(24), 2)
+    group = points % 4
+    sd = np.array([0.01, 0.05, 0.2, 0.5])[group]
+    rejected = [
+        lack_of_fit(sd * rng.standard_normal(points.size), points, 0, variance_groups=group).p
+        < 0.05
+        for _ in range(300)
+    ]
+    assert 0.02 <= np.mean(rejected) <= 0.09, np.mean(rejected)
+
+
+def test_a_decided_verdict_the_calibration_could_not_check_is_inconclusive():
+    c = one([spec()], noisy(0.5))
+    failed = pd.DataFrame(
+        {
+            "claim_id": ["c"],
+            "opposite_not_supported": [math.nan],
+            "power": [math.nan],
+            "error": ["ValueError: too few cells"],
+        }
+    )
+    (out,) = apply_calibration([c], failed)
+    assert (out.verdict_raw, out.verdict, out.gate) == (SUPPORTED, INCONCLUSIVE, "not_calibrated")
+    assert out.gate_reason == "not calibrated: ValueError: too few cells"
+    (out,) = apply_calibration([c], failed.iloc[:0])  # no row at all
+    assert out.gate == "not_calibrated"
+
+
+def test_one_arm_that_did_not_learn_gates_a_contrast_even_when_the_pool_learned():
+    # 7 of 8 runs of arm b never left chance: pooled with arm a that is 7 of 16, under half,
+    # but b's one survivor would be a selected run
+    data = noisy(0.5).assign(arm="a", acc=0.9)
+    data = pd.concat([data, noisy(0.5, seed=2).assign(arm="b", acc=[0.9] + [0.1] * 7)])
+    data = mark_not_learned(data.reset_index(drop=True), RULE)
+    c = one([spec(reads=({"arm": "a"}, {"arm": "b"}))], data)
+    assert c.gate == "not_learned" and c.gate_reason.endswith("in one arm it reads: 7 of 8")
+    assert (c.runs_read, c.runs_not_learned) == (16, 7)
+
+
+def test_an_identity_measured_in_float32_is_still_an_identity():
+    rounding = 1e-8 * np.random.default_rng(0).standard_normal(SEEDS)  # float32 rounding
+    c = one([spec()], runs(0.5 + rounding))  # SESOI 0.1: any real effect is far wider
+    assert c.gate == "identity"

@@ -103,35 +103,42 @@ def calibrate_claim(
     rng = claim_seed(seed, spec.claim_id)
     n_sims = max(20, round(n_sims * spec.sims_share))
     e = spec.effects
-    plan: list[tuple[str, float, int]] = []
+    scenarios: list[tuple[str, float, int]] = []
     if math.isfinite(e.no_effect):
-        plan.append(("no_effect", e.no_effect, n_sims))
-    plan += [("margin", e.margin, n_sims), ("paper", e.paper, n_sims)]
-    plan.append(("opposite", e.opposite, n_sims))
+        scenarios.append(("no_effect", e.no_effect, n_sims))
+    scenarios += [("margin", e.margin, n_sims), ("paper", e.paper, n_sims)]
+    scenarios.append(("opposite", e.opposite, n_sims))
     span = e.paper - e.margin
-    plan += [("power", e.margin + f * span, max(50, n_sims // 2)) for f in POWER_STEPS]
+    scenarios += [("power", e.margin + f * span, max(50, n_sims // 2)) for f in POWER_STEPS]
     if math.isfinite(estimate):
-        plan.append(("estimate", estimate, n_sims))
+        scenarios.append(("estimate", estimate, n_sims))
     rows: list[dict[str, Any]] = []
     try:
-        for scenario, effect, n in plan:
+        for scenario, effect, n in scenarios:
             c = verdict_counts(spec, effect, n, level, rng)
             rows.append(_row(spec, scenario, effect, n, c, observed))
-        if plan and plan_max_replicas > 1:
-            rows += plan_claim(spec, rows, n=plan_sims, top=plan_max_replicas, level=level, rng=rng)
     except Exception as err:  # noqa: BLE001 - one claim's failure is reported, not fatal
         log.warning("claim %s: not calibrated: %r", spec.claim_id, err)
-        failed = {
-            **{k: math.nan for k in COLUMNS},
-            "experiment": spec.experiment,
-            "claim_id": spec.claim_id,
-            "scenario": "failed",
-            "n_sims": 0,
-            "replicas": 1.0,
-            "error": f"{type(err).__name__}: {err}",
-        }
-        return [failed]
+        return [_failed(spec, "failed", err)]
+    if plan and plan_max_replicas > 1:
+        try:
+            rows += plan_claim(spec, rows, n=plan_sims, top=plan_max_replicas, level=level, rng=rng)
+        except Exception as err:  # noqa: BLE001 - the grid's own rates stand without it
+            log.warning("claim %s: not planned: %r", spec.claim_id, err)
+            rows.append(_failed(spec, "plan_failed", err))
     return rows
+
+
+def _failed(spec: ClaimSpec, scenario: str, err: Exception) -> dict[str, Any]:
+    return {
+        **{k: math.nan for k in COLUMNS},
+        "experiment": spec.experiment,
+        "claim_id": spec.claim_id,
+        "scenario": scenario,
+        "n_sims": 0,
+        "replicas": 1.0,
+        "error": f"{type(err).__name__}: {err}",
+    }
 
 
 def _row(

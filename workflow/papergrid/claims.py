@@ -36,7 +36,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from papergrid.gates import MOSTLY, FitCheck, could_not_fail, identity, learned_counts
+from papergrid.gates import (
+    FitCheck,
+    could_not_fail,
+    identity,
+    learned_counts,
+    not_learned_reason,
+)
 from papergrid.stats import Evidence, holm, no_evidence
 
 log = logging.getLogger(__name__)
@@ -243,11 +249,16 @@ def data_gate(
 ) -> tuple[str, str, int, int]:
     """(gate, reason, runs read, runs not learned): the first data gate the claim fails
     (see :mod:`papergrid.gates`), or ("", "", ...) when it passes them all."""
-    n_read, n_bad = learned_counts(data, spec.reads)
-    if n_read and n_bad > MOSTLY * n_read:
-        return "not_learned", f"most runs did not learn: {n_bad} of {n_read}", n_read, n_bad
+    try:
+        counts = learned_counts(data, spec.reads)
+        why = not_learned_reason(counts)
+    except KeyError as err:
+        counts, why = [], f"its runs cannot be counted: {err}"
+    n_read, n_bad = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    if why:
+        return "not_learned", why, n_read, n_bad
     lo, hi = ev.interval(level)
-    if identity(lo, hi, ev.estimate, ev.n_units):
+    if identity(lo, hi, ev.estimate, ev.n_units, spec.sesoi):
         why = f"identity: no spread over its {ev.n_units} {ev.unit}"
         return "identity", why, n_read, n_bad
     checks: list[tuple[str, Callable[[], str]]] = []
@@ -355,20 +366,23 @@ def apply_calibration(
     out = []
     for c in claims:
         row = cal.loc[c.claim_id] if cal is not None and c.claim_id in cal.index else None
-        if not c.gate and row is not None:
-            why = could_not_fail(
-                c.verdict_raw,
-                float(row["opposite_not_supported"]),
-                float(row["power"]),
+        gate, why = "", ""
+        if not c.gate and c.verdict_raw != INCONCLUSIVE:
+            rates = (
+                (float(row["opposite_not_supported"]), float(row["power"]))
+                if row is not None
+                else (math.nan, math.nan)
             )
-            if why:
-                c = replace(
-                    c,
-                    gate="could_not_fail",
-                    gate_reason=why,
-                    verdict=INCONCLUSIVE,
-                    verdict_holm=INCONCLUSIVE,
-                )
+            if not all(math.isfinite(r) for r in rates):
+                error = str(row["error"]) if row is not None and "error" in row else ""
+                gate = "not_calibrated"
+                why = "not calibrated" + (f": {error}" if error else "")
+            else:
+                gate, why = "could_not_fail", could_not_fail(c.verdict_raw, *rates)
+        if why:
+            c = replace(
+                c, gate=gate, gate_reason=why, verdict=INCONCLUSIVE, verdict_holm=INCONCLUSIVE
+            )
         # more seeds decide an open claim only where no gate failed: they do not make a
         # law fit, bring an optimum into the grid, or teach runs that did not learn
         plan = (plans or {}).get(c.claim_id, "")

@@ -212,7 +212,7 @@ def _cost(cost: Cost | None, k: int, cores: int) -> str:
         return ""
     job_h, wall_h = cost.hours(k, cores)
     return (
-        f", about {job_h:.1f} h of job time, {wall_h:.1f} h with --cores {cores} on "
+        f", about {job_h:.1f} h of job time, at least {wall_h:.1f} h with --cores {cores} on "
         f"{cost.cpu_model}"
     )
 
@@ -222,7 +222,7 @@ def ladders(rates: pd.DataFrame, claim_id: str) -> tuple[dict[int, float], dict[
     claim from the calibration's rates table; k = 1 is the shipped grid. Both are empty
     when the claim could not be planned (a ``plan_none`` row)."""
     mine = rates[rates["claim_id"] == claim_id]
-    if (mine["scenario"] == "plan_none").any():
+    if mine["scenario"].isin(["plan_none", "plan_failed"]).any():
         return {}, {}
     paper: dict[int, float] = {}
     est: dict[int, float] = {}
@@ -241,6 +241,11 @@ def plans(
     """The planner's line for each claim (claim id -> line)."""
     out = {}
     for cid in claim_ids:
+        mine = rates[rates["claim_id"] == cid]
+        failed = mine[mine["scenario"].isin(["failed", "plan_failed"])]
+        if len(failed):
+            out[cid] = f"not planned: {failed['error'].iloc[0]}"
+            continue
         paper, est = ladders(rates, cid)
         out[cid] = plan_line(paper, est, seeds, cost)
     return out

@@ -150,6 +150,8 @@ def _findings(sections: Sequence[Mapping]) -> tuple[list[str], list[str]]:
                 why = c.gate_reason
             elif c.verdict_holm == INCONCLUSIVE and c.verdict != INCONCLUSIVE:
                 why = f"{c.verdict} before Holm's adjustment only"
+            elif c.verdict_holm != INCONCLUSIVE and not math.isfinite(stability):
+                why = f"{c.verdict_holm}, but its stability was not calibrated"
             elif c.verdict_holm != INCONCLUSIVE:
                 why = (
                     f"{c.verdict_holm}, but unstable (a rerun repeats it with probability "

@@ -560,7 +560,7 @@ def p_star_range(data: PrecisionData, group: str) -> str:
     """Why P* lies outside the precisions trained ("" inside)."""
     p = p_star_evidence(data, group).estimate
     lo, hi = bits_trained(data, group)
-    if not math.isfinite(p) or not math.isfinite(lo):
+    if math.isnan(p) or not math.isfinite(lo):
         return ""
     if p < lo:
         return f"P* {p:.3g} bits, below the lowest precision trained ({lo:g})"
