@@ -146,7 +146,7 @@ def test_a_truncated_gzipped_idx_file_is_named(tmp_path):
 @pytest.mark.parametrize(
     "deleted, rebuilt",
     [
-        ("weights/claims.md", "claims"),
+        ("weights/claims.md", "verdicts"),
         ("depth/calibration.md", "calibration"),
         ("lpo/figures/rewards.png", "lpo_figures"),
     ],
@@ -243,8 +243,9 @@ def test_a_learning_rate_float32_cannot_hold_stops_the_dry_run(tmp_path, lr, mes
 
 def test_an_exponent_without_a_dot_says_how_to_write_the_number(tmp_path):
     wf = copy_workflow(tmp_path)
+    set_smoke(wf, lambda c: c["tokenformer"].setdefault("train", {}).update(lr="LR"))
     smoke = wf.path / "smoke.yaml"
-    smoke.write_text(smoke.read_text() + "tokenformer:\n  train:\n    lr: 3e-3\n")
+    smoke.write_text(smoke.read_text().replace("lr: LR", "lr: 3e-3"))  # as a user writes it
     proc = wf.snakemake("-n", check=False)
     assert proc.returncode != 0
     assert "tokenformer.train.lr: '3e-3' is read by YAML as a string" in output(proc)
@@ -277,8 +278,10 @@ def test_idx_paths_are_checked_at_plan_time(tmp_path, kind):
         bad.unlink()
     set_smoke(
         wf,
-        lambda c: c["weights"]["data"].update(
-            source="idx", idx={k: str(v) for k, v in paths.items()}
+        lambda c: (
+            c["weights"]
+            .setdefault("data", {})
+            .update(source="idx", idx={k: str(v) for k, v in paths.items()})
         ),
     )
     proc = wf.snakemake("-n", check=False)

@@ -48,6 +48,7 @@ def test_the_readme_commands_run_from_a_readme_install(tmp_path):
     for args in (
         ["--cores", "2"],  # the README's run, on the smoke config
         ["--report", "results/report.html"],  # the README's report command
+        ["--cores", "1", "power"],  # the README's power planner
     ):
         cmd = [snakemake, "--configfile", "smoke.yaml", *args]
         proc = subprocess.run(cmd, cwd=wf.path, env=env, capture_output=True, text=True)
@@ -62,3 +63,5 @@ def test_the_readme_commands_run_from_a_readme_install(tmp_path):
         cells.feed(base64.b64decode(page).decode())
         assert cells.rows[0][4] == "verdict" and len(cells.rows) > 1
     assert Path(wf.path / "results/REPORT.md").stat().st_size > 10_000
+    assert "## Findings" in Path(wf.path / "results/REPORT.md").read_text()
+    assert "(power planner)" in Path(wf.path / "results/power.md").read_text()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from papergrid.claims import CLAIMS_SCHEMA
+from papergrid.claims import CLAIMS_SCHEMA, shown_verdict
 from papergrid.contract import read_checked
 from papergrid.weights.schema import CONTRACT
 
@@ -361,6 +361,7 @@ def test_editing_precision_analysis_refits_without_training(fresh_copy):
         "claims",
         "calibration",
         "claims_page",
+        "verdicts",
         "precision_figures",
         "report",
         "all",
@@ -376,6 +377,7 @@ def test_editing_sft_analysis_reanalyses_without_training(fresh_copy):
         "claims",
         "calibration",
         "claims_page",
+        "verdicts",
         "sft_figures",
         "report",
         "all",
@@ -397,7 +399,7 @@ def test_editing_a_script_reruns_its_rule(fresh_copy):
 def test_editing_the_claims_core_reruns_every_experiments_claims(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/claims.py")
     jobs = fresh_copy.planned()
-    assert set(jobs) == {"claims", "calibration", "claims_page", "report", "all"}
+    assert set(jobs) == {"claims", "calibration", "verdicts", "claims_page", "report", "all"}
     assert {j["experiment"] for j in jobs["claims"]} == {
         "weights",
         "precision",
@@ -490,6 +492,7 @@ def test_changing_analysis_settings_refits_without_training(fresh_copy):
     assert set(jobs) == {
         "claims",
         "calibration",
+        "verdicts",
         "claims_page",
         "weights_figures",
         "report",
@@ -548,7 +551,10 @@ def test_html_report_embeds_the_figures_and_every_claims_page(fresh_copy):
     expected = []
     for experiment in ("weights", "precision", "depth", "sft", "post", "lpo", "tokenformer"):
         claims = pd.read_parquet(fresh_copy.path / f"results/{experiment}/claims.parquet")
-        expected += list(claims["verdict"])
+        expected += [
+            shown_verdict(v, why)
+            for v, why in zip(claims["verdict"], claims["gate_reason"], strict=True)
+        ]
     assert len(pages) == 7
     assert sorted(verdicts) == sorted(expected)
 

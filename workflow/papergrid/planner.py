@@ -279,7 +279,9 @@ def grid_hash(block: Mapping[str, Any], paths: Sequence[Sequence[str]]) -> str:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(path[-1], None)
-    text = json.dumps(b, sort_keys=True, default=str)
+    from papergrid.provenance import canonical
+
+    text = json.dumps(canonical(b), sort_keys=True, default=str)  # -0.0 is 0.0
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -23,7 +23,11 @@ validate_config(
 checks.raise_problems(
     checks.learning_rate_problems(config)
     + checks.data_problems(config)
-    + (checks.writable_problems(["results", "results/logs"]) if workflow.is_main_process else [])
+    + (
+        checks.writable_problems(["results", "results/logs"])
+        if workflow.is_main_process
+        else []
+    )
 )
 
 # Each experiment's .smk appends {name, title, claims, calibration, tables, figures} for

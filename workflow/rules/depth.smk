@@ -134,7 +134,7 @@ CLAIM_SETS["depth"] = {
         }
     ),
     "level": DP["analysis"]["level"],
-    "seeds": [['grid', 'seed']],
+    "seeds": [["grid", "seed"]],
 }
 DP_VERDICTS = verdict_paths("depth")
 

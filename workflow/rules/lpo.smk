@@ -221,7 +221,7 @@ CLAIM_SETS["lpo"] = {
         }
     ),
     "level": LP["analysis"]["level"],
-    "seeds": [['grid', 'seed']],
+    "seeds": [["grid", "seed"]],
 }
 LP_VERDICTS = verdict_paths("lpo")
 

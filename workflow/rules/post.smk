@@ -256,7 +256,7 @@ CLAIM_SETS["post"] = {
         }
     ),
     "level": PO["analysis"]["level"],
-    "seeds": [['start', 'seeds']],
+    "seeds": [["start", "seeds"]],
 }
 PO_VERDICTS = verdict_paths("post")
 

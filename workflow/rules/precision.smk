@@ -246,7 +246,7 @@ CLAIM_SETS["precision"] = {
         }
     ),
     "level": PR["analysis"]["level"],
-    "seeds": [['grid', 'seeds'], ['capacity', 'seeds']],
+    "seeds": [["grid", "seeds"], ["capacity", "seeds"]],
 }
 P_VERDICTS = verdict_paths("precision")
 

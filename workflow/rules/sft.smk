@@ -214,7 +214,7 @@ CLAIM_SETS["sft"] = {
         }
     ),
     "level": SF["analysis"]["level"],
-    "seeds": [['grid', 'seed'], ['grid', 'ablation_seeds']],
+    "seeds": [["grid", "seed"], ["grid", "ablation_seeds"]],
 }
 SF_VERDICTS = verdict_paths("sft")
 

@@ -152,7 +152,7 @@ CLAIM_SETS["tokenformer"] = {
         }
     ),
     "level": TF["analysis"]["level"],
-    "seeds": [['grid', 'seed']],
+    "seeds": [["grid", "seed"]],
 }
 TF_VERDICTS = verdict_paths("tokenformer")
 

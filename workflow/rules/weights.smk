@@ -140,7 +140,7 @@ CLAIM_SETS["weights"] = {
         }
     ),
     "level": W["analysis"]["level"],
-    "seeds": [['grid', 'seed']],
+    "seeds": [["grid", "seed"]],
 }
 W_VERDICTS = verdict_paths("weights")
 
