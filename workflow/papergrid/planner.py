@@ -370,7 +370,7 @@ def power_report(
         lines.append(
             f"Source: {source} ({summary['seeds']} seeds, {summary.get('cpu_model', '?')}); "
             f"this config: {seeds_now} seeds ({k:.2g}x), about {job_h:.2f} h of job time, "
-            f"{wall_h:.2f} h with --cores {cores} on that machine."
+            f"at least {wall_h:.2f} h with --cores {cores} on that machine."
         )
         if not same_grid:
             lines.append(
@@ -383,15 +383,15 @@ def power_report(
             paper = {int(a): b for a, b in c["paper"].items()}
             est = {int(a): b for a, b in c["estimate"].items()}
             need = needed(paper)
-            need_text = (
-                "not planned"
-                if not paper
-                else (
-                    f"{need * summary['seeds']}"
-                    if need
-                    else f"more than {max(paper) * summary['seeds']}"
-                )
-            )
+            if c.get("gate_reason"):
+                need_text = "seeds cannot: a gate failed"
+            elif not paper:
+                need_text = "not planned"
+            elif need:
+                need_text = f"{need * summary['seeds']}"
+            else:
+                need_text = f"more than {max(paper) * summary['seeds']}"
+
             shown = c["verdict"] + (f" ({c['gate_reason']})" if c.get("gate_reason") else "")
             lines.append(
                 f"| `{cid}` | {shown} | {_rate(power_at(paper, k))} | {_rate(power_at(est, k))} | "
