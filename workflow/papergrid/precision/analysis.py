@@ -468,11 +468,12 @@ def form_check(runs: pd.DataFrame, unigram: float, group: str) -> FitCheck:
 def form_checks_markdown(runs: pd.DataFrame, unigram: float, groups: Sequence[str]) -> str:
     """The lack-of-fit and held-out figures of the fitted law, per setting group."""
     lines = [
-        "Lack of fit of Kumar's law (the validity gate of the claims read off it): F test of "
-        "each (size, D/N, bit width) mean contrast against the seed-to-seed scatter at the "
-        f"same point (weighted per bit width, {FORM_PARAMS} parameters), significant at "
-        f"{LOF_ALPHA:g}; and, with three or more sizes, the largest size's contrasts "
-        "predicted by the law refitted without it.",
+        "Lack of fit of Kumar's law (the validity gate of the claims read off it): each "
+        "(size, D/N, bit width) mean contrast against the seed-to-seed scatter at the same "
+        "point, scaled per bit width, F = the scaled misfit over its degrees of freedom "
+        f"({FORM_PARAMS} fitted parameter taken out), p from the statistic's Monte Carlo "
+        f"null (papergrid.gates.lack_of_fit), failing at {LOF_ALPHA:g}; and, with three or "
+        "more sizes, the largest size's contrasts predicted by the law refitted without it.",
         "",
         "| group | F | df | p | held-out size | worst held-out t | passes | why not |",
         "|---|---|---|---|---|---|---|---|",
