@@ -19,11 +19,9 @@ from papergrid.planner import (
     plan_line,
     power_at,
     power_report,
-    relabel,
-    replicated,
     seed_count,
-    stack,
 )
+from papergrid.replicas import relabel, replicated, stack
 from papergrid.stats import t_mean
 
 

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from papergrid.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, ClaimSpec
-from papergrid.planner import LADDER, has_seeds, replicated
+from papergrid.replicas import LADDER, has_seeds, replicated
 
 log = logging.getLogger(__name__)
 

@@ -121,7 +121,7 @@ rule calibration:
 # experiment goes in as a page of its own, beside that experiment's figures.
 rule claims_page:
     input:
-        claims=rules.claims.output.parquet,
+        claims=rules.verdicts.output.parquet,
         calibration=rules.calibration.output.parquet,
     output:
         report(
