@@ -21,13 +21,13 @@ import gzip
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from papergrid.config import ConfigError
+from papergrid.config import ConfigError, _key, _walk
 
 # a float written without a dot before its exponent: YAML 1.1 (PyYAML, Snakemake) reads
 # 3e-3 and 1E5 as strings
@@ -36,24 +36,6 @@ FLOAT32 = np.finfo(np.float32)
 FLOAT32_TINY = float(np.nextafter(np.float32(0), np.float32(1)))  # the smallest subnormal
 IDX_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 IDX_TYPES = {0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E}
-
-
-def _walk(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
-    if isinstance(node, Mapping):
-        for k, v in node.items():
-            yield from _walk(v, (*path, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _walk(v, (*path, i))
-    else:
-        yield path, node
-
-
-def _key(path: tuple) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def number_strings(config: Mapping[str, Any]) -> list[str]:

@@ -11,7 +11,7 @@ of tables); it lives apart so that editing this module's reports reruns no calib
 
 Costs come from the last run's benchmark files: the experiment's job-seconds and
 CPU-seconds, scaled by k (every training job of these grids trains one seed or one
-seed's cell; shared set-up jobs make the figure a slight overestimate). The
+seed's cell; shared set-up jobs make the figure an overestimate). The
 ``power`` target (workflow/rules/verdicts.smk) reads the ladders of the last run in
 results/, or the pilot figures shipped in ``pilot.json`` when there is none, and says for
 the config given, before any training, which claims its seed counts would decide.
@@ -19,8 +19,10 @@ the config given, before any training, which claims its seed counts would decide
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -29,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from papergrid.claims import shown_verdict
+from papergrid.provenance import canonical
 
 PILOT = Path(__file__).with_name("pilot.json")
 TARGET = 0.8
@@ -204,9 +209,6 @@ def seed_count(block: Mapping[str, Any], paths: Sequence[Sequence[str]]) -> int:
 def grid_hash(block: Mapping[str, Any], paths: Sequence[Sequence[str]]) -> str:
     """Hash of an experiment's config block without its seed lists: equal hashes mean the
     grids differ in seeds alone, which the ladder can answer for."""
-    import copy
-    import hashlib
-
     b = copy.deepcopy(dict(block))
     for path in paths:
         node: Any = b
@@ -214,18 +216,11 @@ def grid_hash(block: Mapping[str, Any], paths: Sequence[Sequence[str]]) -> str:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(path[-1], None)
-    from papergrid.provenance import canonical
-
     text = json.dumps(canonical(b), sort_keys=True, default=str)  # -0.0 is 0.0
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def last_run_summary(
-    experiment: str,
-    results: str | os.PathLike,
-    block: Mapping[str, Any],
-    seed_paths: Sequence[Sequence[str]],
-) -> dict[str, Any] | None:
+def last_run_summary(experiment: str, results: str | os.PathLike) -> dict[str, Any] | None:
     """An experiment's planner figures from its last run in ``results`` (None if it has
     no complete calibration there)."""
     base = Path(results) / experiment
@@ -283,7 +278,7 @@ def power_report(
     figures: dict[str, Any] = {}
     for exp, paths in experiments.items():
         block = config.get(exp, {})
-        summary = last_run_summary(exp, results, block, paths)
+        summary = last_run_summary(exp, results)
         source = "last run"
         if summary is None and pilot and exp in pilot:
             summary, source = dict(pilot[exp]), "pilot (shipped)"
@@ -327,7 +322,7 @@ def power_report(
             else:
                 need_text = f"more than {max(paper) * summary['seeds']}"
 
-            shown = c["verdict"] + (f" ({c['gate_reason']})" if c.get("gate_reason") else "")
+            shown = shown_verdict(c["verdict"], c.get("gate_reason", ""))
             lines.append(
                 f"| `{cid}` | {shown} | {_rate(power_at(paper, k))} | {_rate(power_at(est, k))} | "
                 f"{need_text} |"

@@ -8,6 +8,8 @@ matplotlib.use("Agg")  # jobs run headless, on clusters too
 
 import seaborn as sns  # noqa: E402
 
+from papergrid.io import save_figure  # noqa: E402
+
 
 def setup() -> None:
     sns.set_theme(context="paper", style="whitegrid", palette="colorblind")
@@ -48,3 +50,12 @@ def placeholder(text: str):
     ax.axis("off")
     ax.text(0.5, 0.5, textwrap.fill(text, 70), ha="center", va="center", fontsize=9)
     return fig
+
+
+def placeholders_if_nothing_learned(runs, paths) -> bool:
+    """Write a placeholder to every figure in ``paths`` when no run of ``runs`` learned
+    (:func:`nothing_learned`); True when it did, and there is nothing else to draw."""
+    why = nothing_learned(runs)
+    for path in paths if why else ():
+        save_figure(placeholder(why), path)
+    return bool(why)

@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from papergrid.calibration import STABLE, reading
-from papergrid.claims import INCONCLUSIVE, band, shown_verdict
+from papergrid.claims import INCONCLUSIVE, VERDICTS, band, shown_verdict
 from papergrid.io import write_text
+from papergrid.tables import markdown_table
 
 INTRO = (
     "Every verdict below is computed from the runs by the claims rules: *supported* when "
@@ -109,7 +110,7 @@ def verdict_counts(sections: Sequence[Mapping]) -> pd.DataFrame:
                 "not supported": int((c["verdict"] == "not supported").sum()),
                 "inconclusive": int((c["verdict"] == INCONCLUSIVE).sum()),
                 "after Holm (s / n / i)": "{} / {} / {}".format(
-                    *(int((c["verdict_holm"] == v).sum()) for v in VERDICT_COLOURS)
+                    *(int((c["verdict_holm"] == v).sum()) for v in VERDICTS)
                 ),
                 "decided raw, gated": gated,
             }
@@ -118,12 +119,7 @@ def verdict_counts(sections: Sequence[Mapping]) -> pd.DataFrame:
 
 
 def _counts_markdown(counts: pd.DataFrame) -> list[str]:
-    if counts.empty:
-        return []
-    cols = list(counts.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in counts.itertuples(index=False)]
-    return lines
+    return markdown_table(counts, list(counts.columns)).splitlines() if len(counts) else []
 
 
 def _findings(sections: Sequence[Mapping]) -> tuple[list[str], list[str]]:

@@ -173,7 +173,7 @@ rule post_aggregate:
         schema="papergrid.post.grid",
         summaries=PO_SUMMARIES,
         curves=PO_CURVES,
-        learned=f"papergrid.post.learned" if config["learned_gate"] else "",
+        learned=learned_module("post"),
         code=code(
             "aggregate.py",
             "papergrid.aggregate",

@@ -155,7 +155,7 @@ rule sft_aggregate:
         runtime=10,
     params:
         schema="papergrid.sft.grid",
-        learned=f"papergrid.sft.learned" if config["learned_gate"] else "",
+        learned=learned_module("sft"),
         code=code(
             "aggregate.py",
             "papergrid.aggregate",

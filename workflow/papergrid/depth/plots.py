@@ -14,7 +14,7 @@ from papergrid.depth.grid import CONTRACT
 from papergrid.fit import SATURATING_POWER_LAW
 from papergrid.io import save_figure
 from papergrid.lm.data.scan import COMPOSITION_TESTS
-from papergrid.plotting import nothing_learned, placeholder
+from papergrid.plotting import placeholders_if_nothing_learned
 
 
 def _panels(runs: pd.DataFrame, height: float = 3.2):
@@ -153,10 +153,7 @@ def latency_figure(runs: pd.DataFrame):
 
 def figures_job(runs_path: str, fits_path: str, outputs: dict[str, str]) -> None:
     runs, fits = read_frame(runs_path, CONTRACT.summary_schema()), pd.read_parquet(fits_path)
-    why = nothing_learned(runs)
-    if why:
-        for path in outputs.values():
-            save_figure(placeholder(why), path)
+    if placeholders_if_nothing_learned(runs, outputs.values()):
         return
     save_figure(accuracy_figure(runs), outputs["accuracy"])
     save_figure(loss_figure(runs, fits), outputs["loss"])

@@ -10,7 +10,7 @@ import seaborn as sns
 from papergrid import plotting
 from papergrid.contract import read_frame
 from papergrid.io import save_figure
-from papergrid.plotting import nothing_learned, placeholder
+from papergrid.plotting import placeholders_if_nothing_learned
 from papergrid.post.analysis import final_curves, skills_in, with_deltas
 from papergrid.post.grid import CONTRACT
 
@@ -118,10 +118,7 @@ def cost_figure(runs: pd.DataFrame):
 def figures_job(runs_path: str, curves_path: str, skill: str, outputs: dict[str, str]) -> None:
     runs = read_frame(runs_path, CONTRACT.summary_schema())
     curves = read_frame(curves_path, CONTRACT.curve_schema())
-    why = nothing_learned(runs)
-    if why:
-        for path in outputs.values():
-            save_figure(placeholder(why), path)
+    if placeholders_if_nothing_learned(runs, outputs.values()):
         return
     save_figure(losses_figure(runs), outputs["losses"])
     save_figure(rlvr_figure(runs, curves, skill), outputs["rlvr"])

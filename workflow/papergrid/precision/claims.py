@@ -21,6 +21,7 @@ from papergrid.gates import FitCheck
 from papergrid.precision.analysis import (
     CELL,
     EXPERIMENT,
+    GROUPS,
     LowContrast,
     contrast_table,
     fit_excess,
@@ -546,8 +547,6 @@ def law_check(data: PrecisionData, group: str) -> FitCheck:
 
 def bits_trained(data: PrecisionData, group: str) -> tuple[float, float]:
     """The lowest and highest training precision of the group's learned runs."""
-    from papergrid.precision.analysis import GROUPS
-
     fmt, quantised = GROUPS[group]
     runs = data.runs[learned(data.runs, data.unigram)]
     bits = runs.loc[

@@ -9,7 +9,7 @@ import seaborn as sns
 from papergrid import plotting
 from papergrid.contract import read_frame
 from papergrid.io import save_figure
-from papergrid.plotting import nothing_learned, placeholder
+from papergrid.plotting import placeholders_if_nothing_learned
 from papergrid.sft.analysis import SOUPS_TABLE, ok_runs, skills_of
 from papergrid.sft.grid import CONTRACT, NONE
 
@@ -115,10 +115,7 @@ def figures_job(
 ) -> None:
     runs = read_frame(runs_path, CONTRACT.summary_schema())
     soups = read_frame(soups_path, SOUPS_TABLE)
-    why = nothing_learned(runs)
-    if why:
-        for path in outputs.values():
-            save_figure(placeholder(why), path)
+    if placeholders_if_nothing_learned(runs, outputs.values()):
         return
     save_figure(templates_figure(runs), outputs["templates"])
     save_figure(ablation_figure(runs, reference_template), outputs["ablation"])

@@ -13,7 +13,7 @@ from papergrid import plotting
 from papergrid.contract import read_frame
 from papergrid.fit import POWER_LAW
 from papergrid.io import save_figure
-from papergrid.plotting import nothing_learned, placeholder
+from papergrid.plotting import placeholders_if_nothing_learned
 from papergrid.weights.schema import CONTRACT
 
 
@@ -144,10 +144,7 @@ def figures_job(
             loaded[key] = {"w_init": z["w_init"], "w_final": z["w_final"]}
     save_figure(stamp_figure(loaded), stamps_out)
     runs, fits = read_frame(runs_path, CONTRACT.summary_schema()), pd.read_parquet(fits_path)
-    why = nothing_learned(runs)
-    if why:
-        save_figure(placeholder(why), scaling_out)
-        save_figure(placeholder(why), curves_out)
+    if placeholders_if_nothing_learned(runs, (scaling_out, curves_out)):
         return
     save_figure(scaling_figure(runs, fits, auc_threshold), scaling_out)
     save_figure(curves_figure(read_frame(curves_path, CONTRACT.curve_schema())), curves_out)
