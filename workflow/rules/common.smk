@@ -47,12 +47,6 @@ def code(script, *modules):
     return source_hash("papergrid.logs", *modules) + file_hash(path)
 
 
-def learned_module(experiment):
-    """The module declaring what a run of ``experiment`` that learned looks like, for its
-    aggregate rule ("" with learned_gate off: every run stays ok)."""
-    return f"papergrid.{experiment}.learned" if config["learned_gate"] else ""
-
-
 def logs(experiment, name):
     return f"results/logs/{experiment}/{name}.log"
 

@@ -81,7 +81,7 @@ rule depth_aggregate:
         schema="papergrid.depth.grid",
         summaries=expand(f"{DP_RUN}/summary.parquet", **DP_ALL),
         curves=expand(f"{DP_RUN}/curve.parquet", **DP_ALL),
-        learned=learned_module("depth"),
+        learned="papergrid.depth.learned" if config["learned_gate"] else "",
         code=code(
             "aggregate.py",
             "papergrid.aggregate",

@@ -173,7 +173,7 @@ rule post_aggregate:
         schema="papergrid.post.grid",
         summaries=PO_SUMMARIES,
         curves=PO_CURVES,
-        learned=learned_module("post"),
+        learned="papergrid.post.learned" if config["learned_gate"] else "",
         code=code(
             "aggregate.py",
             "papergrid.aggregate",

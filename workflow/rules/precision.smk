@@ -183,7 +183,7 @@ rule precision_aggregate:
         schema="papergrid.precision.grid",
         summaries=[f"{r}/summary.parquet" for r in PR_RUNS],
         curves=[f"{r}/curve.parquet" for r in PR_RUNS],
-        learned=learned_module("precision"),
+        learned="papergrid.precision.learned" if config["learned_gate"] else "",
         code=code(
             "aggregate.py",
             "papergrid.aggregate",

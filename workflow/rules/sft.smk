@@ -155,7 +155,7 @@ rule sft_aggregate:
         runtime=10,
     params:
         schema="papergrid.sft.grid",
-        learned=learned_module("sft"),
+        learned="papergrid.sft.learned" if config["learned_gate"] else "",
         code=code(
             "aggregate.py",
             "papergrid.aggregate",

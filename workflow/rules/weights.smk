@@ -95,7 +95,7 @@ rule weights_aggregate:
         schema="papergrid.weights.schema",
         summaries=expand(f"{W_RUN}/summary.parquet", **W_ALL),
         curves=expand(f"{W_RUN}/curve.parquet", **W_ALL),
-        learned=learned_module("weights"),
+        learned="papergrid.weights.learned" if config["learned_gate"] else "",
         code=code(
             "aggregate.py",
             "papergrid.aggregate",
