@@ -585,6 +585,7 @@ def test_the_html_report_renders_in_a_headless_browser(fresh_copy, tmp_path):
     assert menu.split() == [
         "Results",
         "depth",
+        "findings",
         "lpo",
         "post",
         "precision",
