@@ -51,6 +51,12 @@ def test_a_frozen_model_that_cannot_do_the_verifiable_task_fails_its_whole_seed(
     assert set(out[out["seed"] == 0]["status"]) == {"ok"}
 
 
+def test_the_likelihood_head_has_no_pair_rule():
+    r = runs(pair_acc=(0.7, 0.52))
+    r["method"] = r["method"].replace("lpo", "nll")
+    assert (mark(r)["status"] == "ok").all()
+
+
 def test_failed_runs_keep_their_status():
     r = runs(pair_acc=(0.7, 0.2))
     r.loc[(r["method"] == "lpo") & (r["seed"] == 1), "status"] = "failed"
