@@ -12,7 +12,7 @@ from papergrid import plotting
 from papergrid.contract import read_frame
 from papergrid.io import save_figure
 from papergrid.tokenformer.analysis import ARM_ORDER, RUNS_SCHEMA
-from papergrid.tokenformer.grid import CONTRACT, SCRATCH
+from papergrid.tokenformer.grid import CONTRACT, LAYERS, SCRATCH
 
 
 def run_label(arm: str, layer: str, steps: int) -> str:
@@ -52,7 +52,7 @@ def loss_compute_figure(curves: pd.DataFrame, runs: pd.DataFrame, share: float):
     c["run"] = [
         run_label(a, la, s) for a, la, s in zip(c["arm"], c["layer"], c["steps"], strict=True)
     ]
-    layers = [x for x in ("pattention", "linear") if x in set(c["layer"])]
+    layers = [x for x in LAYERS if x in set(c["layer"])]
     fig, axes = plt.subplots(
         1, max(1, len(layers)), figsize=(5.2 * max(1, len(layers)), 3.8), sharey=True, squeeze=False
     )
