@@ -247,8 +247,9 @@ def test_lpo_trains_every_head_and_computes_every_claim(smoke_run):
 
     res = smoke_run.path / "results/lpo"
     runs = read_checked(res / "runs.parquet", LPO_CONTRACT.summary_schema()).to_pandas()
-    # per seed: 3 fixed temperatures, the selector, 2 variants x 3 losses
-    assert len(runs) == 2 * (3 + 1 + 6) and runs["run_id"].is_unique
+    # per seed: 3 fixed temperatures, the selector, 2 variants x 3 losses x 2 decodings
+    assert len(runs) == 2 * (3 + 1 + 12) and runs["run_id"].is_unique
+    assert set(runs["decode"]) == {"none", "argmax", "sample"}
     assert set(runs["method"]) == {"fixed", "selector", "lpo", "lpo_marginal", "nll"}
     assert (runs.loc[runs["method"] == "fixed", "status"] == "ok").all()
     # a head too few pairs would be "failed" and the grid would finish anyway
@@ -257,8 +258,11 @@ def test_lpo_trains_every_head_and_computes_every_claim(smoke_run):
     assert ok["reward_mean"].between(0, 1).all() and ok["tau_mean"].between(0, 1).all()
     prompts = read_checked(res / "prompts.parquet", PROMPT_SCHEMA).to_pandas()
     assert set(prompts["family"]) == {"exact", "novel", "constraint"}
-    base = pd.read_parquet(res / "base/summary.parquet")
-    assert {"reward_exact_greedy", "reward_novel_t1", "valid_novel_t1"} <= set(base.columns)
+    for seed in (0, 1):  # a frozen model per seed
+        base = pd.read_parquet(res / f"base/s{seed}/summary.parquet")
+        assert {"reward_exact_greedy", "reward_novel_t1", "valid_novel_t1"} <= set(base.columns)
+    chosen = pd.read_parquet(res / "chosen.parquet")
+    assert set(chosen["side"]) == {"chosen", "rejected"}
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
     assert set(claims["claim_id"]) == LPO_CLAIMS
     assert "| run |" in (res / "winrates.md").read_text()
@@ -334,6 +338,8 @@ def test_bad_tokenformer_config_stops_before_any_job(tmp_path, change, message):
         (lambda b: b.update(temperatures=[]), "lpo.temperatures: empty"),
         (lambda b: b["data"].update(n_samples=1), "lpo.data.n_samples: 1"),
         (lambda b: b["grid"].update(loss=["lpo", "ipo"]), "unknown loss 'ipo'"),
+        (lambda b: b.update(decode=["sample"]), "lpo.decode: ['sample'] lacks argmax"),
+        (lambda b: b["tasks"]["novel"].update(tags=3), "lpo.tasks.novel.tags: 3; at least 5"),
     ],
 )
 def test_bad_lpo_config_stops_before_any_job(tmp_path, change, message):
@@ -644,4 +650,5 @@ def test_paper_scale_config_plans_cleanly(tmp_path):
     # 7 (loss, beta) cells + 4 pair arms + 2 length losses; PPO and RLOO + 4 RLVR betas + weak
     assert int(counts["post_dpo"]) == 7 + 4 + 2 and int(counts["post_rl"]) == 2 + 4 + 1
     assert int(counts["lpo_data"]) == 10 and int(counts["lpo_heads"]) == 10  # one per seed
+    assert int(counts["lpo_base"]) == 10  # and a frozen model per seed
     assert int(counts["tokenformer_train"]) == 3 * 3  # architecture x seed

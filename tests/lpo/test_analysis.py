@@ -22,6 +22,7 @@ def prompt_rows(method, variant, tau, rewards, seeds=3, n=20, counts=(1, 0, 0)):
                     {
                         "method": method,
                         "variant": variant,
+                        "decode": "none" if method in ("fixed", "selector") else "argmax",
                         "tau": tau,
                         "seed": s,
                         "family": f,
@@ -102,3 +103,32 @@ def test_sequence_heads_count_responses_not_tokens():
         r["prompt"] = 1
     h = temperature_histogram(pd.DataFrame(long + short), [0.0, 0.5, 1.0])
     assert h[h.tau == 0.0]["share"].iloc[0] == pytest.approx(0.5)
+
+
+def test_chosen_shares_count_responses_for_seq_and_tokens_for_tok():
+    import torch
+
+    from papergrid.lpo.analysis import chosen_markdown, chosen_shares
+    from papergrid.lpo.head import PairFeatures
+
+    # two pairs, two tokens each; the second pair's response is one token long
+    tau_c = torch.tensor([[2, 2], [2, 0]])
+    tau_r = torch.tensor([[0, 1], [0, 0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    z = torch.zeros(2, 2, 1)
+    f = PairFeatures(["exact", "exact"], z, z, tau_c, tau_r, z, z, mask, mask)
+    stored = {
+        "temperatures": [0.0, 0.5, 1.0],
+        "variants": {"seq": {"features": f}, "tok": {"features": f}},
+    }
+    s = chosen_shares([stored, stored])  # two seeds pooled
+    share = s.set_index(["variant", "family", "side", "tau"])["share"]
+    assert share["seq", "exact", "chosen", 1.0] == 1.0  # the first token's temperature
+    assert share["seq", "exact", "rejected", 0.0] == 1.0
+    # tok: chosen tokens at 1.0, 1.0, 1.0 (the padded one left out) per seed
+    assert share["tok", "exact", "chosen", 1.0] == 1.0
+    assert share["tok", "exact", "rejected", 0.0] == pytest.approx(2 / 3)
+    assert s.groupby(["variant", "family", "side"])["share"].sum().tolist() == pytest.approx(
+        [1.0] * s.groupby(["variant", "family", "side"]).ngroups
+    )
+    assert "| seq | exact | chosen | 4 |" in chosen_markdown(s)  # 2 pairs x 2 seeds

@@ -14,16 +14,27 @@ from papergrid.lpo.head import (
     nll_loss,
     pair_loss,
     token_logps_by_temperature,
+    uniform_reference,
 )
 
 
 def test_lpo_loss_by_hand():
+    c, r, zero = torch.tensor([math.log(0.6)]), torch.tensor([math.log(0.2)]), torch.zeros(1)
     # -log sigmoid(log 0.6 - log 0.2) = -log(3 / 4)
-    got = lpo_loss(torch.tensor([math.log(0.6)]), torch.tensor([math.log(0.2)]), 1.0)
-    assert got.item() == pytest.approx(math.log(4 / 3))
+    assert lpo_loss(c, r, zero, zero, 1.0).item() == pytest.approx(math.log(4 / 3))
     # beta scales the log-ratio: -log sigmoid(2 log 3) = log(1 + 1/9)
-    got = lpo_loss(torch.tensor([math.log(0.6)]), torch.tensor([math.log(0.2)]), 2.0)
-    assert got.item() == pytest.approx(math.log(10 / 9))
+    assert lpo_loss(c, r, zero, zero, 2.0).item() == pytest.approx(math.log(10 / 9))
+    # a reference that gives the chosen side 3x the rejected one's probability cancels it
+    ref_c = torch.tensor([math.log(3.0)])
+    assert lpo_loss(c, r, ref_c, zero, 1.0).item() == pytest.approx(math.log(2.0))
+
+
+def test_the_uniform_reference_adds_the_length_difference_for_per_token_heads():
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    tok = uniform_reference(mask, 6, "tok")
+    assert tok.tolist() == pytest.approx([-3 * math.log(6), -math.log(6)])
+    # one temperature a response: the same term on both sides, which cancels
+    assert uniform_reference(mask, 6, "seq").tolist() == pytest.approx([-math.log(6)] * 2)
 
 
 def test_marginal_loss_by_hand():

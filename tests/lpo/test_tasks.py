@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from papergrid.lpo.tasks import FAMILIES, Grammar, Suite
+from papergrid.lpo.tasks import FAMILIES, Suite
 
 CFG = {
     "exact": {"skill": "sort", "size": 4, "noise": 0.3},
-    "novel": {"topics": 3, "slots": 3, "options": 4, "zipf_s": 1.2, "n_cliches": 4},
-    "constraint": {"segments": 3, "start_p": 0.6, "zipf_s": 1.0},
+    "novel": {"topics": 3, "slots": 3, "options": 4, "zipf_s": 1.2, "tags": 20},
+    "constraint": {"segments": 3, "start_p": [0.6] * 6, "zipf_s": 1.0, "tags": 20},
 }
 SUITE = Suite(CFG)
 
@@ -29,44 +29,65 @@ def test_noise_replaces_one_symbol_in_its_share_of_references():
     assert all(sum(x != y for x, y in zip(a, b, strict=True)) == 1 for a, b in changed)
 
 
-def test_cliches_are_the_most_probable_words():
-    g = Grammar(2, 3, 4, 1.2, 4, 0)
-    words = [p.reference for p in SUITE.prompts("novel", 4000, seed=1)]
-    topic0 = [
-        w
-        for w, p in zip(words, SUITE.prompts("novel", 4000, seed=1), strict=True)
-        if p.meta["topic"] == 0
-    ]
+def test_the_mode_is_the_most_frequent_training_word():
+    words = [(p.meta["topic"], p.reference) for p in SUITE.prompts("novel", 4000, seed=1)]
+    topic0 = [w for t, w in words if t == 0]
     values, counts = np.unique(topic0, return_counts=True)
-    top = set(values[np.argsort(-counts)][:2])
-    assert top <= set(SUITE.grammar.cliches(0))
-    assert len(g.cliches(0)) == 4 and len(set(g.cliches(0))) == 4
+    assert values[np.argmax(counts)] == SUITE.grammar.mode(0)
 
 
-def test_novel_reward_wants_a_valid_word_that_is_no_cliche():
+def test_novel_reward_is_graded_by_rarity_and_zero_for_the_mode_or_a_non_word():
     g = SUITE.grammar
     p = next(p for p in SUITE.prompts("novel", 50, seed=2) if p.meta["topic"] == 1)
     syl = g.syllables()[1]
     rare = "".join(slot[-1] for slot in syl)  # the least probable word
-    assert SUITE.reward(p, rare) == 1.0
-    assert SUITE.reward(p, g.cliches(1)[0]) == 0.0
+    w = g.weights()
+    assert SUITE.reward(p, rare) == pytest.approx(1 - (w[-1] / w[0]) ** 3)
+    second = syl[0][1] + syl[1][0] + syl[2][0]  # one slot off the mode
+    assert SUITE.reward(p, second) == pytest.approx(1 - w[1] / w[0])
+    assert 0 < SUITE.reward(p, second) < SUITE.reward(p, rare) < 1
+    assert SUITE.reward(p, g.mode(1)) == 0.0  # what greedy decoding produces
     assert SUITE.reward(p, rare[:-1]) == 0.0  # not a word of the grammar
 
 
-def test_constraint_reward_wants_every_start_and_distinct_segments():
+def test_constraint_reward_counts_distinct_segments_that_keep_the_start():
     p = SUITE.prompts("constraint", 1, seed=0)[0]
     x = p.meta["start"]
     assert SUITE.reward(p, f"{x}ab {x}ac {x}bb") == 1.0
-    assert SUITE.reward(p, f"{x}ab {x}ab {x}bb") == 0.0  # two segments alike
+    assert SUITE.reward(p, f"{x}ab {x}ab {x}bb") == pytest.approx(2 / 3)  # two alike
     other = "u" if x != "u" else "v"
-    assert SUITE.reward(p, f"{x}ab {other}ac {x}bb") == 0.0  # a start broken
-    assert SUITE.reward(p, f"{x}ab {x}ac") == 0.0  # too few segments
+    assert SUITE.reward(p, f"{x}ab {other}ac {x}bb") == pytest.approx(2 / 3)  # a start broken
+    assert SUITE.reward(p, f"{x}ab {x}ac") == pytest.approx(2 / 3)  # too few segments
+    assert SUITE.reward(p, f"{x}ab {x}ac {x}bb {x}cc") == pytest.approx(3 / 4)  # too many
+    assert SUITE.reward(p, "") == 0.0
 
 
-def test_training_segments_keep_the_start_with_start_p():
-    ps = SUITE.prompts("constraint", 2000, seed=4)
-    starts = [s[0] == p.meta["start"] for p in ps for s in p.reference.split(" ")]
-    assert 0.6 <= np.mean(starts) < 0.75  # start_p, plus random starts that hit x
+def test_splits_draw_disjoint_tags():
+    texts = {
+        split: {
+            p.text for f in ("novel", "constraint") for p in SUITE.prompts(f, 300, 7, split=split)
+        }
+        for split in ("train", "val", "test")
+    }
+    assert not texts["train"] & texts["test"] and not texts["val"] & texts["test"]
+    assert not texts["train"] & texts["val"]
+    assert len(texts["test"]) > 10  # many distinct held-out prompts, not a handful
+    with pytest.raises(ValueError, match="unknown split"):
+        SUITE.prompts("novel", 1, 0, split="dev")
+
+
+def test_training_segments_keep_the_start_with_their_letters_start_p():
+    cfg = {**CFG, "constraint": {**CFG["constraint"], "start_p": [0.9, 0.2, 0.6, 0.6, 0.6, 0.6]}}
+    ps = Suite(cfg).prompts("constraint", 3000, seed=4)
+    for letter, keep in (("u", 0.9), ("v", 0.2)):
+        starts = [
+            s[0] == p.meta["start"]
+            for p in ps
+            if p.meta["start"] == letter
+            for s in p.reference.split(" ")
+        ]
+        # start_p, plus random starts that happen to hit the letter
+        assert keep <= np.mean(starts) < keep + (1 - keep) / 6 + 0.04
 
 
 def test_constrained_positions_are_segment_starts():

@@ -1,10 +1,10 @@
-# Adaptive decoding with a learned temperature head (LPO) on one frozen model.
+# Adaptive decoding with a learned temperature head (LPO), a frozen model per seed.
 import papergrid.lpo.grid as lpo_grid
 
 LP = config["lpo"]
 lpo_grid.check_block(LP)
 LP_SEEDS = LP["grid"]["seed"]
-LP_BASE = "results/lpo/base"
+LP_BASE = "results/lpo/base/s{seed}"
 LP_DATA = "results/lpo/data/s{seed}"
 LP_HEADS = "results/lpo/heads/s{seed}"
 LP_KINDS = ("summary", "curve", "prompts")
@@ -15,9 +15,9 @@ rule lpo_base:
     output:
         **{kind: f"{LP_BASE}/{kind}.{ext}" for kind, ext in LM_RUN_FILES},
     log:
-        logs("lpo", "base"),
+        logs("lpo", "base/s{seed}"),
     benchmark:
-        bench("lpo", "base")
+        bench("lpo", "base/s{seed}")
     retries: 1
     conda:
         ENV
@@ -39,6 +39,7 @@ rule lpo_base:
                 "data": {"n_test_per_family": LP["data"]["n_test_per_family"]},
             }
         ),
+        seed=lambda wc: int(wc.seed),
         device=config["device"],
         code=code("lpo_base.py", "papergrid.lpo.jobs"),
     script:
@@ -141,6 +142,7 @@ rule lpo_aggregate:
         mem_mb=2000,
         runtime=10,
     params:
+        learned=config["learned_gate"],
         code=code("lpo_aggregate.py", "papergrid.lpo.analysis"),
     script:
         "../scripts/lpo_aggregate.py"
@@ -150,10 +152,13 @@ rule lpo_table:
     input:
         runs=rules.lpo_aggregate.output.runs,
         prompts=rules.lpo_aggregate.output.prompts,
+        pairs=expand(rules.lpo_data.output.pairs, seed=LP_SEEDS),
     output:
         winrates="results/lpo/winrates.parquet",
         winrates_md="results/lpo/winrates.md",
         rewards_md="results/lpo/rewards.md",
+        chosen="results/lpo/chosen.parquet",
+        chosen_md="results/lpo/chosen.md",
     log:
         logs("lpo", "table"),
     benchmark:
@@ -236,6 +241,7 @@ REPORT_SECTIONS.append(
             ("Calibration", LP_VERDICTS["calibration_md"]),
             ("Win rates", str(rules.lpo_table.output.winrates_md)),
             ("Rewards and temperatures", str(rules.lpo_table.output.rewards_md)),
+            ("Chosen and rejected temperatures", str(rules.lpo_table.output.chosen_md)),
         ],
         "figures": [str(f) for f in rules.lpo_figures.output],
     }

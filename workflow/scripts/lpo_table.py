@@ -1,6 +1,8 @@
-"""Win rates of the heads and the selector, and the reward table.
+"""Win rates of the heads and the selector, the reward table, and the shares of chosen
+and rejected temperatures in the preference data.
 
-Inputs: runs, prompts. Outputs: winrates, winrates_md, rewards_md. Params: level, n_boot.
+Inputs: runs, prompts, pairs (every seed's). Outputs: winrates, winrates_md, rewards_md,
+chosen, chosen_md. Params: level, n_boot.
 """
 
 from papergrid.logs import setup_logging
@@ -10,7 +12,11 @@ setup_logging(snakemake.log[0])
 table_job(
     snakemake.input.runs,
     snakemake.input.prompts,
+    list(snakemake.input.pairs),
     snakemake.params.level,
     snakemake.params.n_boot,
-    {k: snakemake.output[k] for k in ("winrates", "winrates_md", "rewards_md")},
+    {
+        k: snakemake.output[k]
+        for k in ("winrates", "winrates_md", "rewards_md", "chosen", "chosen_md")
+    },
 )

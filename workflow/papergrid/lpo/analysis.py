@@ -10,7 +10,8 @@ reward difference of 2 (w - 0.5), which is what the claims test on seeds.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,18 +21,21 @@ from papergrid.lpo.grid import CONTRACT, PROMPT_SCHEMA
 from papergrid.lpo.tasks import FAMILIES
 
 
-def run_label(method: str, variant: str, tau: float) -> str:
+def run_label(method: str, variant: str, tau: float, decode: str = "argmax") -> str:
+    """ "seq lpo" for a head decoded at its most probable temperature (the paper's rule),
+    "seq lpo (sampled)" for the same head with its temperature sampled."""
     if method == "fixed":
         return f"fixed {tau:g}"
     if method == "selector":
         return "selector"
-    return f"{variant} {method}"
+    return f"{variant} {method}" + (" (sampled)" if decode == "sample" else "")
 
 
 def labelled(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     out["run"] = [
-        run_label(m, v, t) for m, v, t in zip(df["method"], df["variant"], df["tau"], strict=True)
+        run_label(m, v, t, d)
+        for m, v, t, d in zip(df["method"], df["variant"], df["tau"], df["decode"], strict=True)
     ]
     return out
 
@@ -187,6 +191,66 @@ def temperature_histogram(prompts: pd.DataFrame, temps: Sequence[float]) -> pd.D
     return pd.DataFrame(rows)
 
 
+def chosen_shares(pairs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Share of each temperature among the chosen and the rejected sides of the
+    preference pairs, per head variant and family, every seed's pairs pooled (the paper's
+    Fig. 7): of responses for ``seq`` (one temperature each), of tokens for ``tok``.
+
+    ``pairs`` holds each seed's stored data (:func:`papergrid.lpo.jobs.data_job`)."""
+    rows = []
+    counts: dict[tuple[str, str, str], np.ndarray] = {}
+    temps: list[float] = []
+    for stored in pairs:
+        temps = list(stored["temperatures"])
+        for variant, data in stored["variants"].items():
+            f = data["features"]
+            fam = np.asarray(f.family)
+            for side, tau, mask in (("chosen", f.tau_c, f.mask_c), ("rejected", f.tau_r, f.mask_r)):
+                tau, mask = tau.numpy(), mask.numpy() > 0
+                if variant == "seq":  # one temperature drew the whole response
+                    mask = np.zeros_like(mask)
+                    mask[:, 0] = True
+                for family in FAMILIES:
+                    sel = mask & (fam == family)[:, None]
+                    key = (variant, family, side)
+                    n = np.bincount(tau[sel], minlength=len(temps))
+                    counts[key] = counts.get(key, 0) + n
+    for (variant, family, side), n in counts.items():
+        total = int(n.sum())
+        if total == 0:  # every prompt of the family tied: no pairs to show
+            continue
+        for t, c in zip(temps, n, strict=True):
+            rows.append(
+                {
+                    "variant": variant,
+                    "family": family,
+                    "side": side,
+                    "tau": float(t),
+                    "share": c / total,
+                    "count": int(c),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def chosen_markdown(shares: pd.DataFrame) -> str:
+    """A row per (variant, family, side), a column per temperature (percent)."""
+    temps = sorted(shares["tau"].unique())
+    lines = [
+        "Share (%) of each temperature among the chosen and the rejected sides of the "
+        "preference pairs (responses for seq, tokens for tok; every seed pooled). The "
+        "likelihood head learns the chosen row alone; LPO learns the contrast of the two.",
+        "",
+        "| variant | family | side | n | " + " | ".join(f"{t:g}" for t in temps) + " |",
+        "|---|---|---|---|" + "---|" * len(temps),
+    ]
+    for (variant, family, side), part in shares.groupby(["variant", "family", "side"], sort=False):
+        by = dict(zip(part["tau"], part["share"], strict=True))
+        cells = " | ".join(f"{100 * by.get(t, 0.0):.1f}" for t in temps)
+        lines.append(f"| {variant} | {family} | {side} | {int(part['count'].sum())} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
 def heads_in(runs: pd.DataFrame) -> list[str]:
     """The heads that trained (status ok), then the selector."""
     ok = labelled(runs[(runs["method"] != "fixed") & (runs["status"] == "ok")])
@@ -196,13 +260,15 @@ def heads_in(runs: pd.DataFrame) -> list[str]:
 def table_job(
     runs_path: str,
     prompts_path: str,
+    pairs_paths: Sequence[str],
     level: float,
     n_boot: int,
     outputs: dict[str, str],
 ) -> None:
     """Win rates of every head and the selector against every fixed temperature and the
-    selector, and the reward table."""
+    selector, the reward table, and the chosen and rejected temperatures."""
     import pyarrow as pa
+    import torch
 
     from papergrid.io import write_parquet, write_text
 
@@ -214,6 +280,10 @@ def table_job(
     write_parquet(pa.Table.from_pandas(table, preserve_index=False), outputs["winrates"])
     write_text(win_rate_markdown(table, level), outputs["winrates_md"])
     write_text(reward_markdown(runs), outputs["rewards_md"])
+    stored = [torch.load(p, map_location="cpu", weights_only=False) for p in pairs_paths]
+    shares = chosen_shares(stored)
+    write_parquet(pa.Table.from_pandas(shares, preserve_index=False), outputs["chosen"])
+    write_text(chosen_markdown(shares), outputs["chosen_md"])
 
 
 def aggregate_job(
@@ -221,11 +291,32 @@ def aggregate_job(
     curves: Sequence[str],
     prompt_files: Sequence[str],
     outputs: dict[str, str],
+    learned: bool = True,
 ) -> None:
-    """runs.parquet and curves.parquet through the contract, and every test prompt's row."""
-    from papergrid.aggregate import aggregate
+    """runs.parquet and curves.parquet through the contract, with runs that did not learn
+    marked (:mod:`papergrid.lpo.learned`, unless ``learned`` is off), and every test
+    prompt's row."""
+    import logging
+
+    import pyarrow as pa
+
     from papergrid.contract import collect
     from papergrid.io import write_parquet
+    from papergrid.lpo import learned as rule
 
-    aggregate(CONTRACT, summaries, curves, outputs["runs"], outputs["curves"])
+    table = collect(summaries, CONTRACT.summary_schema())
+    if learned and table.num_rows:
+        runs = table.to_pandas()
+        marked = rule.mark(runs)
+        n = int(((marked["status"] == "not_learned") & (runs["status"] == "ok")).sum())
+        if n:
+            logging.getLogger(__name__).warning(
+                "%d of %d runs did not learn (%s): status not_learned",
+                n,
+                len(runs),
+                rule.describe(),
+            )
+        table = pa.Table.from_pandas(marked, schema=table.schema, preserve_index=False)
+    write_parquet(table, outputs["runs"])
+    write_parquet(collect(curves, CONTRACT.curve_schema()), outputs["curves"])
     write_parquet(collect(prompt_files, PROMPT_SCHEMA), outputs["prompts"])

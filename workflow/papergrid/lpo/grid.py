@@ -1,7 +1,8 @@
 """The adaptive-decoding grid (LPO, Dhuliawala et al. 2024), planned without torch.
 
-One frozen language model is trained on the three task families
-(:mod:`papergrid.lpo.tasks`). Then, per seed:
+Per seed, a frozen language model of its own is trained on the three task families
+(:mod:`papergrid.lpo.tasks`), so the seeds are independent units and their spread holds
+the base model's variance as well as the head's. Then, per seed:
 
 - ``data``: preference data for each head variant (N samples per prompt at random
   temperatures, drawn per response for ``seq`` and per token for ``tok``; the best and
@@ -9,12 +10,18 @@ One frozen language model is trained on the three task families
   counted), the frozen model's features of every pair (cached once: the head trains on
   them), and every fixed temperature evaluated on the validation and test prompts;
 - ``heads``: every (variant, loss) head trained on that data and evaluated on the test
-  prompts, and the per-task selector (the best fixed temperature per family on the
-  validation prompts) read off the fixed temperatures' test samples.
+  prompts under every decoding rule (the head's most probable temperature, as the paper
+  decodes, and a temperature sampled from it), and the per-task selector (the best fixed
+  temperature per family on the validation prompts) read off the fixed temperatures' test
+  samples.
+
+Every decoding of a seed (each fixed temperature, each head, each rule) draws its tokens
+with the same random numbers per test prompt and position: common random numbers, so the
+paired differences between them carry no sampling noise of their own choosing.
 
 Runs (rows of ``runs.parquet``): ``method`` is a head's loss (``lpo``, ``lpo_marginal``,
 ``nll``), ``fixed`` (one per temperature) or ``selector``; ``variant`` is ``seq``,
-``tok`` or ``none``.
+``tok`` or ``none``; ``decode`` is ``argmax`` or ``sample`` for a head, ``none`` else.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from papergrid.lpo.tasks import FAMILIES
 VARIANTS = ("seq", "tok")
 LOSSES = ("lpo", "lpo_marginal", "nll")
 BASELINES = ("fixed", "selector")
+DECODES = ("argmax", "sample")  # argmax first: the paper's rule, the one the claims read
 
 _FAMILY_METRICS = tuple(
     f for fam in FAMILIES for f in (f"reward_{fam}", f"tau_{fam}")
@@ -41,6 +49,7 @@ CONTRACT = RunContract(
     grid=(
         pa.field("method", pa.string()),  # lpo | lpo_marginal | nll | fixed | selector
         pa.field("variant", pa.string()),  # seq | tok | none (fixed, selector)
+        pa.field("decode", pa.string()),  # argmax | sample (heads) | none
         pa.field("tau", pa.float64()),  # the fixed temperature; NaN otherwise
     ),
     curve=(
@@ -94,6 +103,7 @@ PROMPT_SCHEMA = pa.schema(
     [
         pa.field("method", pa.string()),
         pa.field("variant", pa.string()),
+        pa.field("decode", pa.string()),
         pa.field("tau", pa.float64()),
         pa.field("seed", pa.int64()),
         pa.field("family", pa.string()),
@@ -131,6 +141,30 @@ def check_block(block: Mapping[str, Any]) -> None:
             problems.append(
                 f"lpo.grid.variant: unknown variant {variant!r}; allowed: {list(VARIANTS)}"
             )
+    decodes = block["decode"]
+    if not decodes or any(d not in DECODES for d in decodes) or len(set(decodes)) < len(decodes):
+        problems.append(
+            f"lpo.decode: {decodes}; give distinct values of {list(DECODES)}, argmax among them"
+        )
+    elif "argmax" not in decodes:
+        problems.append(
+            f"lpo.decode: {decodes} lacks argmax, the paper's decoding, which the claims read"
+        )
+    from papergrid.lpo.tasks import START_LETTERS
+
+    start_p = block["tasks"]["constraint"]["start_p"]
+    if len(start_p) != len(START_LETTERS) or not all(0 < p <= 1 for p in start_p):
+        problems.append(
+            f"lpo.tasks.constraint.start_p: {start_p}; give {len(START_LETTERS)} values in "
+            f"(0, 1], one per start letter ({', '.join(START_LETTERS)})"
+        )
+    for fam in ("novel", "constraint"):
+        tags = block["tasks"][fam]["tags"]
+        if tags < 5:
+            problems.append(
+                f"lpo.tasks.{fam}.tags: {tags}; at least 5, so that training, validation and "
+                "test prompts each get tags of their own"
+            )
     for loss in block["beta"]:
         if loss not in LOSSES or loss == "nll":
             problems.append(
@@ -150,7 +184,7 @@ def head_runs(block: Mapping[str, Any], seed: int) -> list[dict[str, Any]]:
             "seed": int(seed),
             "beta": block["beta"].get(loss),
             "head": dict(block["head"]),
-            "decode": block["decode"],
+            "decode": list(block["decode"]),
             "temperatures": list(block["temperatures"]),
             "data": dict(block["data"]),
             "tasks": block["tasks"],
@@ -171,10 +205,11 @@ def baseline_runs(block: Mapping[str, Any], seed: int) -> list[dict[str, Any]]:
         "base": block["base"],
     }
     fixed = [
-        {"method": "fixed", "variant": "none", "tau": float(t), **common}
+        {"method": "fixed", "variant": "none", "decode": "none", "tau": float(t), **common}
         for t in block["temperatures"]
     ]
-    return [*fixed, {"method": "selector", "variant": "none", "tau": None, **common}]
+    selector = {"method": "selector", "variant": "none", "decode": "none", "tau": None}
+    return [*fixed, {**selector, **common}]
 
 
 def run_id(run: Mapping[str, Any]) -> str:
@@ -182,4 +217,4 @@ def run_id(run: Mapping[str, Any]) -> str:
         return f"lpo-fixed-t{run['tau']:g}-s{run['seed']}"
     if run["method"] == "selector":
         return f"lpo-selector-s{run['seed']}"
-    return f"lpo-{run['variant']}-{run['method']}-s{run['seed']}"
+    return f"lpo-{run['variant']}-{run['method']}-{run['decode']}-s{run['seed']}"

@@ -9,9 +9,13 @@ Losses over a preference pair, with log P(tau) the head's log-probability of the
 temperatures a response was sampled at (one term for ``seq``, summed over tokens for
 ``tok``):
 
-- ``lpo`` (the temperature-only form): -log sigmoid(beta [log P(tau_c) - log P(tau_r)]).
-  With the language model frozen, the text terms of the "temperatures as tokens" form
-  cancel and leave this.
+- ``lpo`` ("temperatures as tokens", the first form of the transcription in papers.md):
+  -log sigmoid(beta [log P(tau_c)/P_ref(tau_c) - log P(tau_r)/P_ref(tau_r)]). With the
+  language model frozen its text terms cancel; the reference head's terms do not. The
+  reference is uniform over the K temperatures (the distribution the data were sampled
+  from), so for ``seq`` they cancel too (one term a side), and for ``tok`` they add
+  (|y_c| - |y_r|) log K: without them (the "temperature-only" form) a pair's weight
+  would depend on its length difference.
 - ``lpo_marginal``: the response's likelihood with the temperature marginalised out,
   P(y) = sum_tau P(tau) P(y | tau), against a reference head that is uniform over the set
   (the distribution the data were sampled from):
@@ -27,6 +31,7 @@ argmax token and 0 otherwise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,9 +59,25 @@ class TemperatureHead(nn.Module):
         return F.log_softmax(self.net(h).float(), dim=-1)
 
 
-def lpo_loss(logp_c: torch.Tensor, logp_r: torch.Tensor, beta: float) -> torch.Tensor:
-    """Per pair: -log sigmoid(beta (log P(tau_c) - log P(tau_r)))."""
-    return -F.logsigmoid(beta * (logp_c - logp_r))
+def lpo_loss(
+    logp_c: torch.Tensor,
+    logp_r: torch.Tensor,
+    ref_c: torch.Tensor,
+    ref_r: torch.Tensor,
+    beta: float,
+) -> torch.Tensor:
+    """Per pair: -log sigmoid(beta [(log P(tau_c) - ref_c) - (log P(tau_r) - ref_r)]),
+    ``ref`` the reference head's log-probability of the same temperatures."""
+    return -F.logsigmoid(beta * ((logp_c - ref_c) - (logp_r - ref_r)))
+
+
+def uniform_reference(mask: torch.Tensor, n_temps: int, variant: str) -> torch.Tensor:
+    """log P_ref(tau) of a response under the uniform reference head: -log K once for
+    ``seq``, once per token for ``tok``."""
+    per = -math.log(n_temps)
+    if variant == "seq":
+        return torch.full(mask.shape[:1], per)
+    return mask.sum(-1) * per
 
 
 def lpo_marginal_loss(
@@ -208,7 +229,10 @@ def pair_loss(
     pc = chosen_logp(lc, f.tau_c, f.mask_c, variant)
     pr = chosen_logp(lr, f.tau_r, f.mask_r, variant)
     if loss == "lpo":
-        per_pair = lpo_loss(pc, pr, beta)
+        K = lc.size(-1)
+        rc = uniform_reference(f.mask_c, K, variant)
+        rr = uniform_reference(f.mask_r, K, variant)
+        per_pair = lpo_loss(pc, pr, rc, rr, beta)
     elif loss == "nll":
         per_pair = nll_loss(pc)
     elif loss == "lpo_marginal":

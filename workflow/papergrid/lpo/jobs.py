@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 MAX_NEW = 24  # response budget: the longest reference is about half of it
 MIN_PAIRS = 4  # a head needs some pairs to train on and one held out
 BASE_HELD_STREAM = 2  # the frozen model's own held-out prompts (its val_loss)
+# the stream every test decoding of a seed draws its tokens from (common random numbers)
+TEST_TOKENS = "test_tokens"
+HEAD_TEMPS = "head_temps"  # and the stream sampled-temperature heads draw theirs from
 
 
 @dataclass
@@ -60,8 +63,18 @@ class Codec:
         return self.tok.decode(ids[: ids.index(self.eos)] if self.eos in ids else ids)
 
 
-def prompt_sets(suite: Suite, n: int, seed: int, exclude: frozenset[str] = frozenset()):
-    return [p for fam in FAMILIES for p in suite.prompts(fam, n, seed=seed, exclude=exclude)]
+def prompt_sets(
+    suite: Suite,
+    n: int,
+    seed: int,
+    exclude: frozenset[str] = frozenset(),
+    split: str | None = None,
+):
+    return [
+        p
+        for fam in FAMILIES
+        for p in suite.prompts(fam, n, seed=seed, exclude=exclude, split=split)
+    ]
 
 
 def base_texts(suite: Suite, block: Mapping[str, Any]) -> frozenset[str]:
@@ -70,18 +83,21 @@ def base_texts(suite: Suite, block: Mapping[str, Any]) -> frozenset[str]:
 
 
 def seed_prompts(suite: Suite, block: Mapping[str, Any], seed: int) -> dict[str, list[Prompt]]:
-    """A seed's training, validation and test prompts. Verifiable prompts are distinct and
-    held out: validation from training and the frozen model's data, test from all three.
-    The novel and constraint families have a handful of prompts (one per topic or start
-    letter), so there the evaluation is over fresh samples, not fresh prompts."""
+    """A seed's training, validation and test prompts, none of them seen before its split:
+    verifiable prompts are distinct and held out (validation from training and the frozen
+    model's data, test from all three); the novel and constraint families hold out by tag
+    (:data:`papergrid.lpo.tasks.TAG_SPLITS`)."""
     data = block["data"]
     seen = base_texts(suite, block)
-    train = prompt_sets(suite, data["n_prompts_per_family"], stream(seed, "train_prompts"))
-    seen = seen | {p.text for p in train}
-    val = prompt_sets(suite, data["n_val_per_family"], stream(seed, "val_prompts"), seen)
-    seen = seen | {p.text for p in val}
-    test = prompt_sets(suite, data["n_test_per_family"], stream(seed, "test_prompts"), seen)
-    return {"train": train, "val": val, "test": test}
+    out = {}
+    for split, key in (("train", "n_prompts_per_family"), ("val", "n_val_per_family")):
+        exclude = seen if split != "train" else frozenset()
+        out[split] = prompt_sets(suite, data[key], stream(seed, f"{split}_prompts"), exclude, split)
+        seen = seen | {p.text for p in out[split]}
+    out["test"] = prompt_sets(
+        suite, data["n_test_per_family"], stream(seed, "test_prompts"), seen, "test"
+    )
+    return out
 
 
 # ---------------------------------------------------------------- the frozen model
@@ -107,23 +123,28 @@ def base_data(block: Mapping[str, Any], batch_size: int, seed: int) -> Prepared:
 
 def base_job(
     block: Mapping[str, Any],
+    seed: int,
     device: str,
     threads: int,
     code_hash: str,
     outputs: Mapping[str, str],
 ) -> str:
-    """Train the frozen model, then measure it at temperature 0 and 1 on every family."""
-    train_cfg = {**block["base"]["train"], "checkpoint_every": 0}
+    """Train seed ``seed``'s frozen model (its initialisation and batch order are the
+    seed's; the data are every seed's), then measure it at temperature 0 and 1 on every
+    family's held-out prompts."""
+    train_cfg = {**block["base"]["train"], "seed": int(seed), "checkpoint_every": 0}
     data = base_data(block, train_cfg["batch_size"], train_cfg["seed"])
     suite = Suite(block["tasks"])
 
     def after_train(model: GPT, data: Prepared) -> dict[str, float]:
         codec = Codec(data.tokenizer)
         n = block["data"]["n_test_per_family"]
-        prompts = prompt_sets(suite, n, stream(0, "base_measure"), base_texts(suite, block))
+        prompts = prompt_sets(
+            suite, n, stream(seed, "base_measure"), base_texts(suite, block), "test"
+        )
         out: dict[str, float] = {}
         for name, t in (("greedy", 0.0), ("t1", 1.0)):
-            s = draw(model, codec, prompts, t, seed=stream(0, "base_eval", int(t * 1000)))
+            s = draw(model, codec, prompts, t, seed=stream(seed, "base_eval"))
             rewards = score(suite, codec, prompts, s)
             for fam in FAMILIES:
                 out[f"reward_{fam}_{name}"] = float(
@@ -144,8 +165,8 @@ def base_job(
 
     return train_lm_run(
         contract=BASE_CONTRACT,
-        run_id="lpo-base",
-        run={"tasks": block["tasks"], "base": block["base"]},
+        run_id=f"lpo-base-s{seed}",
+        run={"tasks": block["tasks"], "base": block["base"], "seed": int(seed)},
         grid={},
         source="lpo_tasks",
         source_cfg={},
@@ -335,12 +356,19 @@ def data_job(
     val, test = sets["val"], sets["test"]
     stored["val_rewards"] = {}
     summaries, curves, prompt_rows = [], [], []
-    for k, t in enumerate(temps):
+    for t in temps:
         t0 = time.perf_counter()
-        sv = draw(model, codec, val, t, seed=stream(seed, "val_tokens", k))
+        # common random numbers: every temperature (and every head) the same stream
+        sv = draw(model, codec, val, t, seed=stream(seed, "val_tokens"))
         stored["val_rewards"][t] = family_means(val, score(suite, codec, val, sv))
-        st = draw(model, codec, test, t, seed=stream(seed, "test_tokens", k))
-        run = {"method": "fixed", "variant": "none", "tau": float(t), "seed": seed}
+        st = draw(model, codec, test, t, seed=stream(seed, TEST_TOKENS))
+        run = {
+            "method": "fixed",
+            "variant": "none",
+            "decode": "none",
+            "tau": float(t),
+            "seed": seed,
+        }
         ev = evaluation(suite, codec, test, st, temps)
         meta = run_meta(run, block, 0, "ok", time.perf_counter() - t0, dev, code_hash)
         summaries.append({**meta, **ev["summary"], "steps_run": 0, "tokens": 0, "flops": 0.0})
@@ -439,6 +467,7 @@ def _grid(run: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "method": run["method"],
         "variant": run["variant"],
+        "decode": run["decode"],
         "tau": math.nan if tau is None else float(tau),
         "seed": int(run["seed"]),
     }
@@ -566,15 +595,14 @@ def heads_job(
         features = data["features"]
         if len(features) < MIN_PAIRS:
             log.warning("%s: %d pairs, too few to train on", run_id(run), len(features))
-            summaries.append(failed_row(run, block, data, dev, code_hash))
+            summaries += [
+                failed_row({**run, "decode": d}, block, data, dev, code_hash) for d in run["decode"]
+            ]
             continue
         head, result, init = train_head(run, features, model.cfg.d_model, dev)
         n_head = sum(p.numel() for p in head.parameters())
-        meta = run_meta(
-            run, block, n_head, result.status, result.wall_seconds, dev, code_hash, init
-        )
         last = dict(result.curve[-1])
-        summary = {
+        trained = {
             "steps_run": result.steps_run,
             "tokens": result.tokens,
             "flops": result.flops,
@@ -583,17 +611,23 @@ def heads_job(
             "n_pairs": len(features),
             "n_ties": int(sum(data["ties"].values())),
         }
-        if result.status == "ok":
-            label = run_id(run)
-            factory = head_temperatures(
-                head, temps, run["variant"], run["decode"], stream(seed, "head_temps " + label)
+        # one trained head, a run per decoding rule (each with the head's training curve)
+        for decode in run["decode"]:
+            rule = {**run, "decode": decode}
+            meta = run_meta(
+                rule, block, n_head, result.status, result.wall_seconds, dev, code_hash, init
             )
-            s = draw(model, codec, test, factory, seed=stream(seed, "head_tokens " + label))
-            ev = evaluation(suite, codec, test, s, temps)
-            summary.update(ev["summary"])
-            prompt_rows += [{**r, **_grid(run)} for r in ev["prompts"]]
-        summaries.append({**meta, **summary})
-        curves += [{**meta, **row} for row in result.curve]
+            summary = dict(trained)
+            if result.status == "ok":
+                factory = head_temperatures(
+                    head, temps, run["variant"], decode, stream(seed, HEAD_TEMPS)
+                )
+                s = draw(model, codec, test, factory, seed=stream(seed, TEST_TOKENS))
+                ev = evaluation(suite, codec, test, s, temps)
+                summary.update(ev["summary"])
+                prompt_rows += [{**r, **_grid(rule)} for r in ev["prompts"]]
+            summaries.append({**meta, **summary})
+            curves += [{**meta, **row} for row in result.curve]
     summaries.append(
         selector_row(baselines[-1], block, stored["val_rewards"], fixed_prompts, dev, code_hash)
     )

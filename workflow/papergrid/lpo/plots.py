@@ -61,9 +61,10 @@ def temperatures_figure(prompts: pd.DataFrame, temps: Sequence[float]):
 
 def rewards_figure(runs: pd.DataFrame):
     """Test reward per family at every fixed temperature (mean over seeds, 95% t band),
-    with the heads and the selector as horizontal lines."""
+    with the heads (decoded at their argmax temperature, as the claims read them) and the
+    selector as horizontal lines; the sampled rows are in rewards.md."""
     plotting.setup()
-    d = labelled(runs[runs["status"] == "ok"])
+    d = labelled(runs[(runs["status"] == "ok") & (runs["decode"] != "sample")])
     panels = ["mixed", *FAMILIES]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.2), sharey=True)
     fixed = d[d["method"] == "fixed"]
@@ -94,10 +95,11 @@ def rewards_figure(runs: pd.DataFrame):
 
 
 def positions_figure(runs: pd.DataFrame):
-    """Per-token heads on the constraint prompts: mean temperature at segment starts and
-    elsewhere, every seed a point."""
+    """Per-token heads (argmax decoding) on the constraint prompts: mean temperature at
+    segment starts and elsewhere, every seed a point."""
     plotting.setup()
-    d = labelled(runs[(runs["status"] == "ok") & (runs["variant"] == "tok")])
+    tok = (runs["variant"] == "tok") & (runs["decode"] == "argmax")
+    d = labelled(runs[(runs["status"] == "ok") & tok])
     long = d.melt(
         id_vars=["run", "seed"],
         value_vars=["tau_constrained", "tau_free"],

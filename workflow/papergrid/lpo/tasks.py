@@ -2,18 +2,30 @@
 diversity is rewarded, and one that needs both within a response.
 
 - ``exact``: a verifiable skill of the task suite (:mod:`papergrid.lm.data.tasks`,
-  ``sort`` by default); reward 1 when the verifier accepts the response. The frozen model
-  is trained on references of which a share ``noise`` has one symbol replaced, so its
-  distribution keeps mass on wrong answers: sampling errs where greedy decoding does not.
-- ``novel``: "Invent: <topic>" asks for a word of a small grammar: three slots, each
-  filled from the topic's own syllables with Zipf weights. Reward 1 when the word is
-  valid and not among the topic's ``n_cliches`` most probable words, the words already
-  produced for this prompt (a greedy or cold decoder keeps producing them).
-- ``constraint``: "Start: x" asks for ``segments`` space-separated segments, each ``x``
-  followed by two body letters. Reward 1 when every segment starts with ``x`` and no two
-  segments are equal. Training segments start with ``x`` only with probability
-  ``start_p`` and body letters follow Zipf weights, so the start token wants a low
-  temperature and the body a high one: the per-token head's case.
+  ``sort`` by default); reward 1 when the verifier accepts the response, else 0 (the
+  paper's GSM8K reward is correctness too). The frozen model is trained on references of
+  which a share ``noise`` has one symbol replaced, so its distribution keeps mass on wrong
+  answers: sampling errs where greedy decoding does not.
+- ``novel``: "Invent: <topic> <tag>" asks for a word of a small grammar: three slots, each
+  filled from the topic's own syllables with Zipf weights. The reward is graded, as the
+  paper's reward model is continuous: 0 for an invalid word, else 1 - q(word) / q(mode),
+  with q the grammar's probability, so the topic's most probable word (what a greedy
+  decoder produces) scores 0 and rare words nearly 1.
+- ``constraint``: "Start: x <tag>" asks for ``segments`` space-separated segments, each
+  ``x`` followed by two body letters. The reward is graded: the distinct well-formed
+  segments that start with ``x`` (at most ``segments``), over the larger of ``segments`` and
+  the segments given.
+  Training segments start with ``x`` only with probability ``start_p`` of that letter
+  (one value per start letter) and body letters follow Zipf weights, so the start token
+  wants a low temperature and the body a high one: the per-token head's case. Letters
+  whose start is rarely kept want a cooler response than letters whose start mostly is,
+  so the best temperature differs between prompts of the family: a per-family selector
+  cannot match a head that reads the letter.
+
+The tag (a number below ``tags``) changes nothing about the task; it makes prompts many
+and distinct. Training, validation and test prompts take disjoint tags
+(:data:`TAG_SPLITS`), so a head is tested on prompts it never trained on and has to read
+the topic or start letter from the context rather than recall a prompt.
 """
 
 from __future__ import annotations
@@ -32,6 +44,9 @@ from papergrid.lm.data import tasks
 FAMILIES = ("exact", "novel", "constraint")
 BODY_LETTERS = "abcdef"  # the constraint task's body alphabet, in Zipf order
 START_LETTERS = "uvwxyz"  # its segment-start letters (disjoint from the body)
+# tag % 5 -> split: three fifths of the tags train the heads, one validates, one tests
+TAG_SPLITS = {"train": (0, 1, 2), "val": (3,), "test": (4,)}
+SPLITS = tuple(TAG_SPLITS)
 
 
 @dataclass(frozen=True)
@@ -57,7 +72,6 @@ class Grammar:
     slots: int
     options: int
     zipf_s: float
-    n_cliches: int
     seed: int
 
     @functools.cache  # noqa: B019 (frozen and small: one entry per configuration)
@@ -74,15 +88,21 @@ class Grammar:
     def weights(self) -> np.ndarray:
         return zipf(self.options, self.zipf_s)
 
-    @functools.cache  # noqa: B019
-    def cliches(self, topic: int) -> list[str]:
-        """The topic's ``n_cliches`` most probable words (ties broken by slot order)."""
-        syl, w = self.syllables()[topic], self.weights()
-        words = sorted(
-            itertools.product(range(self.options), repeat=self.slots),
-            key=lambda c: (-float(np.prod(w[list(c)])), c),
-        )
-        return ["".join(syl[s][i] for s, i in enumerate(c)) for c in words[: self.n_cliches]]
+    def probability(self, word_slots: Sequence[int]) -> float:
+        """q(word): the product of its slots' Zipf weights (options by index)."""
+        return float(np.prod(self.weights()[list(word_slots)]))
+
+    def novelty(self, topic: int, word: str) -> float:
+        """0 for an invalid word, else 1 - q(word) / q(the topic's most probable word)."""
+        if not self.valid(topic, word):
+            return 0.0
+        syl = self.syllables()[topic]
+        slots = [syl[s].index(word[2 * s : 2 * s + 2]) for s in range(self.slots)]
+        return 1.0 - self.probability(slots) / self.probability([0] * self.slots)
+
+    def mode(self, topic: int) -> str:
+        """The topic's most probable word (first syllable of every slot)."""
+        return "".join(slot[0] for slot in self.syllables()[topic])
 
     def valid(self, topic: int, word: str) -> bool:
         syl = self.syllables()[topic]
@@ -137,7 +157,17 @@ def _corrupt(text: str, rng: np.random.Generator) -> str:
     return text[:i] + c + text[i + 1 :]
 
 
-def novel_prompts(grammar: Grammar, n: int, seed: int) -> list[Prompt]:
+def draw_tag(rng: np.random.Generator, tags: int, split: str | None) -> int:
+    """A tag of ``split`` (any tag when ``split`` is None)."""
+    if split is None:
+        return int(rng.integers(tags))
+    pool = [t for t in range(tags) if t % 5 in TAG_SPLITS[split]]
+    return int(pool[int(rng.integers(len(pool)))])
+
+
+def novel_prompts(
+    grammar: Grammar, tags: int, n: int, seed: int, split: str | None = None
+) -> list[Prompt]:
     rng = np.random.default_rng([seed, 202])
     syl, w = grammar.syllables(), grammar.weights()
     out = []
@@ -146,22 +176,28 @@ def novel_prompts(grammar: Grammar, n: int, seed: int) -> list[Prompt]:
         word = "".join(
             syl[t][s][int(rng.choice(grammar.options, p=w))] for s in range(grammar.slots)
         )
-        out.append(Prompt("novel", f"Invent: {topic_name(t)}", word, {"topic": t}))
+        tag = draw_tag(rng, tags, split)
+        out.append(Prompt("novel", f"Invent: {topic_name(t)} {tag}", word, {"topic": t}))
     return out
 
 
-def constraint_prompts(cfg: Mapping[str, Any], n: int, seed: int) -> list[Prompt]:
+def constraint_prompts(
+    cfg: Mapping[str, Any], n: int, seed: int, split: str | None = None
+) -> list[Prompt]:
     rng = np.random.default_rng([seed, 303])
     w = zipf(len(BODY_LETTERS), cfg["zipf_s"])
     out = []
     for _ in range(n):
         x = str(rng.choice(list(START_LETTERS)))
+        keep = cfg["start_p"][START_LETTERS.index(x)]
+        tag = draw_tag(rng, cfg["tags"], split)
         segs = []
         for _ in range(cfg["segments"]):
-            start = x if rng.random() < cfg["start_p"] else str(rng.choice(list(START_LETTERS)))
+            start = x if rng.random() < keep else str(rng.choice(list(START_LETTERS)))
             body = "".join(BODY_LETTERS[int(rng.choice(len(w), p=w))] for _ in range(2))
             segs.append(start + body)
-        out.append(Prompt("constraint", f"Start: {x}", " ".join(segs), {"start": x}))
+        text = f"Start: {x} {tag}"
+        out.append(Prompt("constraint", text, " ".join(segs), {"start": x}))
     return out
 
 
@@ -174,7 +210,7 @@ class Suite:
     @property
     def grammar(self) -> Grammar:
         g = self.cfg["novel"]
-        return Grammar(g["topics"], g["slots"], g["options"], g["zipf_s"], g["n_cliches"], 0)
+        return Grammar(g["topics"], g["slots"], g["options"], g["zipf_s"], 0)
 
     def prompts(
         self,
@@ -183,18 +219,21 @@ class Suite:
         seed: int,
         noise: float = 0.0,
         exclude: frozenset[str] = frozenset(),
+        split: str | None = None,
     ) -> list[Prompt]:
         """``n`` prompts of ``family``. With ``exclude`` (prompt texts), verifiable prompts
-        are distinct and none of them excluded (held out); the other families have a
-        handful of prompts and repeat them."""
+        are distinct and none of them excluded (held out). The other families hold out by
+        tag: ``split`` (train, val, test) draws only that split's tags."""
+        if split is not None and split not in TAG_SPLITS:
+            raise ValueError(f"unknown split {split!r}; allowed: {list(SPLITS)}")
         if family == "exact" and exclude:
             return fresh_exact(self.cfg["exact"], n, seed, exclude)
         if family == "exact":
             return exact_prompts(self.cfg["exact"], n, seed, noise)
         if family == "novel":
-            return novel_prompts(self.grammar, n, seed)
+            return novel_prompts(self.grammar, self.cfg["novel"]["tags"], n, seed, split)
         if family == "constraint":
-            return constraint_prompts(self.cfg["constraint"], n, seed)
+            return constraint_prompts(self.cfg["constraint"], n, seed, split)
         raise ValueError(f"unknown task family {family!r}; allowed: {list(FAMILIES)}")
 
     def training_texts(self, n_per_family: int, seed: int) -> list[Prompt]:
@@ -206,16 +245,12 @@ class Suite:
         if prompt.family == "exact":
             return float(prompt.meta["example"].verify(response))
         if prompt.family == "novel":
-            g, t = self.grammar, prompt.meta["topic"]
-            return float(g.valid(t, response) and response not in g.cliches(t))
+            return self.grammar.novelty(prompt.meta["topic"], response)
         segs = response.split(" ")
         x = prompt.meta["start"]
-        ok = (
-            len(segs) == self.cfg["constraint"]["segments"]
-            and all(len(s) == 3 and s[0] == x and set(s[1:]) <= set(BODY_LETTERS) for s in segs)
-            and len(set(segs)) == len(segs)
-        )
-        return float(ok)
+        good = {s for s in segs if len(s) == 3 and s[0] == x and set(s[1:]) <= set(BODY_LETTERS)}
+        n = self.cfg["constraint"]["segments"]
+        return min(len(good), n) / max(n, len(segs))
 
     def constrained_positions(self, prompt: Prompt, response_tokens: Sequence[str]) -> list[bool]:
         """Per response token: does it start a segment (the constrained positions)?"""
