@@ -98,7 +98,7 @@ def jumps_figure(curves: pd.DataFrame):
     """The loss jump at each growth, per arm: every seed a point."""
     plotting.setup()
     jumps = growth_jumps(curves)
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
     if jumps.empty:
         ax.text(0.5, 0.5, "no growth run", ha="center", va="center")
         ax.set_axis_off()
@@ -107,6 +107,7 @@ def jumps_figure(curves: pd.DataFrame):
     sns.stripplot(data=jumps, x="arm", y="jump", hue="growth", order=order, dodge=True, ax=ax)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("growth arm")
+    ax.tick_params(axis="x", labelrotation=30)  # six arm names side by side overlap
     ax.set_ylabel("loss after minus before growth (nats)")
     ax.legend(title="growth", fontsize=7)
     fig.tight_layout()
