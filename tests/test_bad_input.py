@@ -243,12 +243,13 @@ def test_a_learning_rate_float32_cannot_hold_stops_the_dry_run(tmp_path, lr, mes
 
 def test_an_exponent_without_a_dot_says_how_to_write_the_number(tmp_path):
     wf = copy_workflow(tmp_path)
-    set_smoke(wf, lambda c: c["tokenformer"].setdefault("train", {}).update(lr="LR"))
+    set_smoke(wf, lambda c: c["tokenformer"]["analysis"].update(reach_margin="LR"))
     smoke = wf.path / "smoke.yaml"
-    smoke.write_text(smoke.read_text().replace("lr: LR", "lr: 3e-3"))  # as a user writes it
+    # as a user writes it
+    smoke.write_text(smoke.read_text().replace("reach_margin: LR", "reach_margin: 3e-3"))
     proc = wf.snakemake("-n", check=False)
     assert proc.returncode != 0
-    assert "tokenformer.train.lr: '3e-3' is read by YAML as a string" in output(proc)
+    assert "tokenformer.analysis.reach_margin: '3e-3' is read by YAML as a string" in output(proc)
     assert "write 3.0e-3 or 0.003" in output(proc)
 
 

@@ -277,13 +277,25 @@ def test_tokenformer_grows_every_arm_and_computes_every_claim(smoke_run):
 
     res = smoke_run.path / "results/tokenformer"
     runs = read_checked(res / "runs.parquet", RUNS_SCHEMA).to_pandas()
-    # per seed: 3 parameter-attention arms + 2 scratch; plain growth + 2 scratch
-    assert len(runs) == 2 * (5 + 3) and runs["run_id"].is_unique
-    assert set(runs["status"]) == {"ok"}
-    assert set(runs["arm"]) == {"zero_fixed", "zero_rescaled", "random", "plain_zero", "scratch"}
+    # per seed: 3 parameter-attention arms + 2 scratch; gelu growth + 1 scratch; 2 plain
+    # growths + 1 scratch
+    assert len(runs) == 2 * (5 + 2 + 3) and runs["run_id"].is_unique
+    assert set(runs["status"]) == {"ok"}  # the smoke config has no learned gate
+    assert set(runs["arm"]) == {
+        "zero_fixed",
+        "random",
+        "zero_fixed_restart",
+        "gelu_zero",
+        "plain_zero",
+        "plain_net2net",
+        "scratch",
+    }
     grown = runs[runs["arm"] != "scratch"]
-    assert grown["gap_to_target"].notna().all() and grown["log10_jump"].notna().all()
-    assert (runs.loc[runs["arm"] == "zero_fixed", "abs_jump"] < 1e-6).all()
+    assert grown["growth_penalty"].notna().all() and grown["log10_jump"].notna().all()
+    assert grown.loc[grown["layer"] == "pattention", "gap_to_target"].notna().all()
+    for arm in ("zero_fixed", "zero_fixed_restart", "gelu_zero", "plain_zero", "plain_net2net"):
+        assert (runs.loc[runs["arm"] == arm, "abs_jump"] < 1e-6).all()
+    assert len(list((res / "lr").glob("*.json"))) == 3
     curves = read_checked(res / "curves.parquet", TF_CONTRACT.curve_schema()).to_pandas()
     assert set(curves["stage"]) == {0, 1, 2}
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
@@ -436,7 +448,7 @@ def test_editing_lm_code_retrains_only_lm_runs(fresh_copy):
 def test_editing_growth_code_retrains_only_tokenformer(fresh_copy):
     edit(fresh_copy.path / "workflow/papergrid/lm/growth.py")
     jobs = fresh_copy.planned()
-    assert len(jobs["tokenformer_train"]) == 2 * 2  # architecture x seed
+    assert len(jobs["tokenformer_train"]) == 3 * 2  # architecture x seed
     assert not any(
         r.endswith(("_train", "_base", "_main")) and "tokenformer" not in r for r in jobs
     )
@@ -639,4 +651,4 @@ def test_paper_scale_config_plans_cleanly(tmp_path):
     assert int(counts["post_dpo"]) == 7 + 4 + 2 and int(counts["post_rl"]) == 2 + 4 + 1
     assert int(counts["lpo_data"]) == 10 and int(counts["lpo_heads"]) == 10  # one per seed
     assert int(counts["lpo_base"]) == 10  # and a frozen model per seed
-    assert int(counts["tokenformer_train"]) == 2 * 3  # architecture x seed
+    assert int(counts["tokenformer_train"]) == 3 * 3  # architecture x seed

@@ -124,3 +124,28 @@ def test_curves_continue_across_stages():
     assert [r["flops"] for r in rows] == [0.0, 1e3, 1e3, 3e3]
     assert [r["stage"] for r in rows] == [0, 0, 1, 1]
     assert first[1]["step"] == 10  # inputs untouched
+
+
+def test_net2net_widening_preserves_a_plain_network_and_breaks_the_symmetry():
+    cfg = GPTConfig(**BASE, d_ff=32)
+    small = trained(cfg)
+    big = grow(small, GPTConfig(**BASE, d_ff=80), new_keys="net2net", keep_scale=True, seed=3)
+    assert loss(big) == pytest.approx(loss(small), abs=1e-6)
+    fc = big.blocks[0].mlp.fc.weight.detach()
+    proj = big.blocks[0].mlp.proj.weight.detach()
+    # every new unit copies an old unit's input row; its output column is a share of the
+    # old unit's: the shares of each unit's copies sum to the old column
+    old_fc = small.blocks[0].mlp.fc.weight.detach()
+    old_proj = small.blocks[0].mlp.proj.weight.detach()
+    source = [int((old_fc == row).all(dim=1).nonzero()[0]) for row in fc]
+    assert source[:32] == list(range(32))
+    summed = torch.zeros_like(old_proj).index_add_(1, torch.tensor(source), proj)
+    torch.testing.assert_close(summed, old_proj)
+    copied = [i for i in range(32) if source.count(i) > 1][0]
+    cols = [j for j, s in enumerate(source) if s == copied]
+    assert not torch.allclose(proj[:, cols[0]], proj[:, cols[1]])  # unequal shares
+
+
+def test_net2net_refuses_parameter_attention():
+    with pytest.raises(ValueError, match="standard feed-forward blocks only"):
+        grow(trained(pat()), pat(16, 64), new_keys="net2net", keep_scale=True, seed=3)

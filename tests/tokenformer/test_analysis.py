@@ -58,6 +58,8 @@ def runs_and_curves():
                     "val_loss": losses[-1],
                     "flops": float(flops[-1]),
                     "abs_jump": 0.01 if arm != "scratch" else np.nan,
+                    "bigram_floor": 2.0,
+                    "lr_peak": 0.01,
                 }
             )
             curves.append(curve(rid, flops, losses))
@@ -78,7 +80,9 @@ def test_derive_measures_each_run_against_its_seed_targets():
     # 8 FLOPs (3.01 -> 2.01): 4 + 4 * 0.6 = 6.4
     assert r["same_loss"] == pytest.approx(2.41)
     assert r["same_compute_ratio"] == pytest.approx(6.4 / 12)
+    assert r["growth_penalty"] == pytest.approx(1.91 - 2.41)
     t = d.loc["scratch-30-0"]
+    assert np.isnan(t["growth_penalty"])  # a scratch run grew nothing
     assert t["compute_ratio"] == pytest.approx(1.0) and t["gap_to_target"] == 0
 
 
@@ -94,5 +98,7 @@ def test_compute_table_reports_each_arm_with_intervals():
     assert row["same_compute_ratio_reached"] == 3
     assert row["same_compute_ratio"] == pytest.approx(6.4 / 12)
     assert row["val_loss_low"] < row["val_loss"] < row["val_loss_high"]
+    assert row["growth_penalty"] == pytest.approx(-0.5)
+    assert row["below_bigram"] == pytest.approx(1.91 - 2.0)
     md = compute_markdown(table, 1 / 3, 0.95)
-    assert "| random | pattention | 30 | 3 |" in md and "0/3" in md and "0.533" in md
+    assert "| random | pattention | 30 | 3 | 0.01 |" in md and "0/3" in md and "0.533" in md

@@ -10,9 +10,34 @@ wildcard_constraints:
     layer="|".join(tf_grid.LAYERS),
 
 
+# Each architecture's peak learning rates (growth runs, scratch runs), from a sweep on data
+# no claim reads.
+rule tokenformer_lr:
+    output:
+        lr="results/tokenformer/lr/{layer}.json",
+    log:
+        logs("tokenformer", "lr/{layer}"),
+    benchmark:
+        bench("tokenformer", "lr/{layer}")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        block=canonical({k: TF[k] for k in ("model", "growth", "train", "markov")}),
+        device=config["device"],
+        code=code("tokenformer_lr.py", "papergrid.tokenformer.tuning"),
+    script:
+        "../scripts/tokenformer_lr.py"
+
+
 # One job per (architecture, seed): the first stage once, every growth arm from it, and
 # the final shape from scratch.
 rule tokenformer_train:
+    input:
+        lr=rules.tokenformer_lr.output.lr,
     output:
         summary=f"{TF_JOB}/summary.parquet",
         curve=f"{TF_JOB}/curve.parquet",
@@ -44,7 +69,11 @@ rule tokenformer_train:
         runs=lambda wc: canonical(tf_grid.family_runs(TF, wc.layer, int(wc.seed))),
         block=canonical({k: TF[k] for k in ("model", "growth", "train", "markov")}),
         device=config["device"],
-        code=code("tokenformer_train.py", "papergrid.tokenformer.jobs"),
+        code=code(
+            "tokenformer_train.py",
+            "papergrid.tokenformer.jobs",
+            "papergrid.tokenformer.tuning",
+        ),
     script:
         "../scripts/tokenformer_train.py"
 
@@ -147,6 +176,7 @@ CLAIM_SETS["tokenformer"] = {
             "norm": TF["model"]["norm"],
             "share": TF["analysis"]["share"],
             "sesoi_loss": TF["analysis"]["sesoi_loss"],
+            "reach_margin": TF["analysis"]["reach_margin"],
             "target_steps": tf_grid.target_steps(TF),
             "same_steps": tf_grid.same_steps(TF),
         }

@@ -1,10 +1,12 @@
 """Train every run of one (architecture, seed) TokenFormer job.
 
-Outputs: summary, curve. Params: runs, block, device, code. Wildcards: layer, seed.
+Inputs: lr (the architecture's chosen peak rates). Outputs: summary, curve. Params: runs,
+block, device, code. Wildcards: layer, seed.
 """
 
 from papergrid.logs import setup_logging
 from papergrid.tokenformer.jobs import family_job
+from papergrid.tokenformer.tuning import read_rates
 
 setup_logging(snakemake.log[0])
 family_job(
@@ -12,6 +14,7 @@ family_job(
     snakemake.params.block,
     snakemake.wildcards.layer,
     int(snakemake.wildcards.seed),
+    read_rates(snakemake.input.lr),
     snakemake.params.device,
     snakemake.threads,
     snakemake.params.code,

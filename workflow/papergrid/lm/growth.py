@@ -11,6 +11,12 @@ rows (or columns) of its larger tensor, and the new part is set by the growth mo
   add nothing to the output, while their keys still get gradient through the values.
 - ``new_keys="random"``: every new weight keeps the larger model's random initialisation
   (TokenFormer's headline runs, Sec 4.1).
+- ``new_keys="net2net"`` (standard feed-forward blocks only): Net2WiderNet (Chen et al.
+  2016), the baseline of TokenFormer's Table 8. Each new hidden unit copies the input row
+  of an old unit drawn at random, and every copy of a unit (the old one included) gets a
+  share of its output column; the shares are a random split of 1 rather than equal, so
+  the function is preserved exactly (the copies' activations are equal) while the copies
+  get different gradients and can part (with equal shares they would stay copies).
 - ``keep_scale``: parameter attention keeps the Theta scale of the model it grew from
   (App. B: with zero keys the function is then unchanged), or recomputes it from the new
   token count as the official code does (the old scores are then rescaled).
@@ -21,7 +27,7 @@ and FLOPs counted on from where the previous stage ended.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -30,9 +36,9 @@ import torch
 from papergrid.lm.config import GPTConfig
 from papergrid.lm.model import GPT
 
-__all__ = ["GROWABLE", "NEW_KEYS", "continue_curve", "grow", "grown_config"]
+__all__ = ["GROWABLE", "NEW_KEYS", "carry_adam_state", "continue_curve", "grow", "grown_config"]
 
-NEW_KEYS = ("zero", "random")
+NEW_KEYS = ("zero", "random", "net2net")
 # the shape fields growth may change: hidden units / parameter tokens
 GROWABLE = ("d_ff", "attn_tokens")
 # the tensors whose new rows are "keys" (their scores feed the nonlinearity)
@@ -67,16 +73,18 @@ def grow(
     new_keys: str,
     keep_scale: bool,
     seed: int,
+    build: Callable[[GPTConfig], GPT] = GPT,
 ) -> GPT:
     """A new model of shape ``new_cfg`` that holds ``model``'s weights (see module doc).
 
-    ``seed`` draws the random part of the new weights (the larger model's own init)."""
+    ``seed`` draws the random part of the new weights (the larger model's own init);
+    ``build`` makes the larger model (a variant of GPT must grow into the same variant)."""
     if new_keys not in NEW_KEYS:
         raise ValueError(f"new_keys must be one of {NEW_KEYS}, got {new_keys!r}")
     _check_shapes(model.cfg, new_cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        grown = GPT(new_cfg)
+        grown = build(new_cfg)
     old_state = model.state_dict()
     state = grown.state_dict()
     for name, old in old_state.items():
@@ -96,8 +104,59 @@ def grow(
             out.narrow(axis, old.size(axis), new.size(axis) - old.size(axis)).zero_()
         out.narrow(axis, 0, old.size(axis)).copy_(old)
         state[name] = out
+    if new_keys == "net2net":
+        _net2net(old_state, state, seed)
     grown.load_state_dict(state)
     return grown.to(next(model.parameters()).device)
+
+
+def _net2net(old: Mapping[str, torch.Tensor], state: dict[str, torch.Tensor], seed: int) -> None:
+    """Net2WiderNet on every feed-forward block of ``state`` (see the module doc)."""
+    if any(name.endswith(".key") for name in old):
+        raise ValueError("net2net growth widens standard feed-forward blocks only")
+    gen = torch.Generator().manual_seed(seed)
+    for name in (n for n in old if n.endswith("mlp.fc.weight")):
+        proj = name.replace("mlp.fc.weight", "mlp.proj.weight")
+        fc_old, proj_old = old[name], old[proj]  # (m, d), (d, m)
+        m, width = fc_old.size(0), state[name].size(0)
+        if width == m:
+            continue
+        source = torch.cat([torch.arange(m), torch.randint(0, m, (width - m,), generator=gen)])
+        # a random split of 1 over each unit's copies: exponential draws normalised per unit
+        draw = -torch.log(torch.rand(width, generator=gen, dtype=fc_old.dtype))
+        total = torch.zeros(m, dtype=fc_old.dtype).index_add_(0, source, draw)
+        share = draw / total[source]
+        state[name] = fc_old[source].clone()
+        state[proj] = proj_old[:, source] * share
+
+
+def carry_adam_state(
+    old: torch.nn.Module,
+    old_opt: torch.optim.Optimizer,
+    new: torch.nn.Module,
+    new_opt: torch.optim.Optimizer,
+) -> None:
+    """Give ``new_opt`` (an Adam-family optimizer over the grown model ``new``) the state
+    ``old_opt`` held for the grown-from model ``old``: each tensor's moments are copied
+    into the leading rows (or columns) of the larger one, where :func:`grow` copied its
+    weights, and are zero for the new rows, as a fresh optimizer's are. The step count is
+    the tensor's own, so the bias correction of the old entries goes on where it was.
+    Parameters are matched by name."""
+    new_params = dict(new.named_parameters())
+    for name, p in old.named_parameters():
+        state = old_opt.state.get(p)
+        if not state:
+            continue
+        q = new_params[name]
+        carried = {}
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == p.shape:
+                out = torch.zeros_like(q)
+                out[tuple(slice(0, n) for n in p.shape)] = value
+                carried[key] = out
+            else:  # the step count
+                carried[key] = value.clone() if torch.is_tensor(value) else value
+        new_opt.state[q] = carried
 
 
 def continue_curve(

@@ -1,15 +1,16 @@
 """Compute against loss for every TokenFormer run, and the compute table.
 
-Each run is measured against two scratch runs of the final shape, of its own architecture
-and seed (:mod:`papergrid.tokenformer.grid`):
+Each run is measured against the scratch runs of the final shape of its own architecture
+and seed (the target is trained for parameter attention only) (:mod:`papergrid.tokenformer.grid`):
 
 - the target, trained with a growth run's FLOPs divided by ``analysis.share`` (three
   times, for a third): ``gap_to_target`` is the run's final loss minus the target's, and
   ``compute_ratio`` the FLOPs at which the run first reaches the target's final loss
   (linear between evaluations; NaN where it never does) over the target's FLOPs;
-- the scratch run on as many tokens as a growth run: ``same_loss`` is its final loss and
-  ``same_compute_ratio`` the same ratio against it (the paper's "Transformer, 30B" column
-  is the analogue at one stage's tokens).
+- the scratch run on as many tokens as a growth run: ``same_loss`` is its final loss,
+  ``growth_penalty`` a growth run's final loss minus it, and ``same_compute_ratio`` the
+  same ratio against it (the paper's "Transformer, 30B" column is the analogue at one
+  stage's tokens).
 
 ``log10_jump`` is log10 of the run's mean |loss change| at growth, floored at
 :data:`JUMP_FLOOR`: whether growth preserved the function is a question of orders of
@@ -40,6 +41,9 @@ DERIVED = (
     pa.field("compute_ratio", pa.float64()),
     pa.field("same_loss", pa.float64()),  # final loss of the same-tokens scratch run
     pa.field("same_compute_ratio", pa.float64()),
+    # final loss minus the same-tokens scratch run's: what growing cost against training the
+    # final shape from the start (the critique's differences in differences read it)
+    pa.field("growth_penalty", pa.float64()),
     pa.field("log10_jump", pa.float64()),
 )
 RUNS_SCHEMA = pa.schema([*CONTRACT.summary_schema(), *DERIVED])
@@ -93,6 +97,8 @@ def derive(
         if key in same:
             loss, flops = same[key]
             out.loc[i, "same_loss"] = loss
+            if r["arm"] != SCRATCH:
+                out.loc[i, "growth_penalty"] = r["val_loss"] - loss
             out.loc[i, "same_compute_ratio"] = flops_to_reach(curve, loss) / flops
     return out
 
@@ -114,14 +120,25 @@ def _geometric(values: np.ndarray, level: float) -> dict[str, float]:
 
 def compute_table(runs: pd.DataFrame, level: float) -> pd.DataFrame:
     """Per arm and architecture (and steps, for scratch runs): the final loss, its gap to
-    the target, the compute ratios to reach the target's and the same-tokens scratch run's
-    loss (geometric means over the seeds that reach them, with the count), and the growth
-    jump; t intervals over seeds."""
+    the target, the growth penalty, the distance to the bigram floor, the compute ratios
+    to reach the target's and the same-tokens scratch run's loss (geometric means over
+    the seeds that reach them, with the count), and the growth jump; t intervals over
+    seeds."""
     rows = []
-    ok = runs[runs["status"] == "ok"]
+    ok = runs[runs["status"] == "ok"].assign(
+        # below 0: the run predicts better than any model of the current token alone can,
+        # so it uses attention between tokens (papergrid.tokenformer.language)
+        below_bigram=lambda r: r["val_loss"] - r["bigram_floor"]
+    )
     for (arm, layer, steps), g in ok.groupby(["arm", "layer", "steps"], sort=False):
-        row = {"arm": arm, "layer": layer, "steps": int(steps), "seeds": len(g)}
-        for col in ("val_loss", "gap_to_target", "abs_jump"):
+        row = {
+            "arm": arm,
+            "layer": layer,
+            "steps": int(steps),
+            "seeds": len(g),
+            "lr_peak": float(g["lr_peak"].iloc[0]),
+        }
+        for col in ("val_loss", "gap_to_target", "growth_penalty", "below_bigram", "abs_jump"):
             ev = t_mean(g[col].to_numpy(float))
             lo, hi = ev.interval(level)
             row.update({col: ev.estimate, f"{col}_low": lo, f"{col}_high": hi})
@@ -154,13 +171,19 @@ def compute_markdown(table: pd.DataFrame, share: float, level: float) -> str:
         "run (same). The gap is the final loss minus the target's. Means over seeds with "
         f"{level:.0%} t intervals; compute ratios are geometric means over the seeds that "
         "reach the loss (reached: how many do).\n\n"
-        "| arm | layer | steps | seeds | final val loss | gap to target | reached target | "
-        "compute ratio | reached same | compute ratio same | mean abs jump |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "The growth penalty is the final loss minus the same-tokens scratch run's; minus "
+        "bigram is the final loss minus the best loss from the current token alone (below "
+        "0: attention between tokens is used). lr: the peak rate the sweep chose for the "
+        "architecture.\n\n"
+        "| arm | layer | steps | seeds | lr | final val loss | gap to target | growth penalty "
+        "| minus bigram | reached target | compute ratio | reached same | compute ratio same "
+        "| mean abs jump |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
-        f"| {r.arm} | {r.layer} | {r.steps} | {r.seeds} | {_ci(r, 'val_loss')} | "
-        f"{_ci(r, 'gap_to_target')} | {r.compute_ratio_reached}/{r.seeds} | "
+        f"| {r.arm} | {r.layer} | {r.steps} | {r.seeds} | {r.lr_peak:.3g} | "
+        f"{_ci(r, 'val_loss')} | {_ci(r, 'gap_to_target')} | {_ci(r, 'growth_penalty')} | "
+        f"{_ci(r, 'below_bigram')} | {r.compute_ratio_reached}/{r.seeds} | "
         f"{_ci(r, 'compute_ratio', '{:.3f}')} | {r.same_compute_ratio_reached}/{r.seeds} | "
         f"{_ci(r, 'same_compute_ratio', '{:.3f}')} | {_ci(r, 'abs_jump', '{:.2e}')} |"
         for _, r in table.iterrows()

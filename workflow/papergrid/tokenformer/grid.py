@@ -1,26 +1,36 @@
 """The TokenFormer grid (Wang et al. 2024, arXiv 2410.23168), planned without torch.
 
-Two architectures of equal N at every stage: parameter attention (``pattention``: Q, K, V,
-output and feed-forward blocks attend to learnable parameter tokens) and the standard
-transformer (``linear``). With ``attn_tokens`` tokens per projection and ``d_ff``
-feed-forward tokens, parameter attention has ``8 d attn_tokens + 2 d d_ff`` weights per
-block where the standard block has ``4 d^2 + 2 d d_ff``; the standard arm's feed-forward
-width is chosen to make them equal (:func:`linear_d_ff`), at the first stage and after
-every growth.
+Three architectures (:data:`LAYERS`) of equal N at every stage: parameter attention
+(``pattention``: Q, K, V, output and feed-forward blocks attend to learnable parameter
+tokens through Theta), the same shapes with Theta a plain GeLU (``gelu``: the
+normalisation taken out, nothing else), and the standard transformer (``linear``). With
+``attn_tokens`` tokens per projection and ``d_ff`` feed-forward tokens, parameter
+attention has ``8 d attn_tokens + 2 d d_ff`` weights per block where the standard block
+has ``4 d^2 + 2 d d_ff``; the standard arm's feed-forward width is chosen to make them
+equal (:func:`linear_d_ff`), at the first stage and after every growth.
 
 Per seed, one job per architecture trains the first stage once, then grows it at
 ``growth.at_steps`` by ``growth.factors`` (token counts, or feed-forward units, times the
-first stage's) in every growth arm of that architecture, each stage with its own warmup
-and cosine schedule on the data stream's next steps; and trains the final shape from
-scratch twice: on as many tokens as a growth run (:func:`same_steps`), and on enough for
-a growth run's FLOPs to be ``analysis.share`` of its own (:func:`target_steps`, the
-paper's "at a third of the compute"). Arms (:data:`ARMS`):
+first stage's) in every growth arm of that architecture, on the data stream's next
+steps; and trains the final shape from scratch on as many tokens as a growth run
+(:func:`same_steps`), and, for parameter attention, on enough for a growth run's FLOPs
+to be ``analysis.share`` of its own (:func:`target_steps`, the paper's "at a third of
+the compute"). Each architecture's peak learning rates (one for its growth runs, one for
+its scratch runs) are chosen by a sweep of ``train.lr_grid`` on data no claim reads
+(:mod:`papergrid.tokenformer.tuning`). Arms
+(:data:`ARMS`), every one on one schedule across stages unless it says otherwise
+(:mod:`papergrid.tokenformer.schedule`):
 
 - ``zero_fixed``: new keys zero, Theta's scale held (function preserved, App. B);
+- ``random``: new keys and values random, scale recomputed (the paper's headline runs,
+  Sec 4.1, with the official code's scale);
 - ``zero_rescaled``: new keys zero, scale recomputed from the new count (official code);
-- ``random``: new keys and values random (the paper's headline runs, Sec 4.1);
+- ``zero_fixed_restart``: ``zero_fixed`` with a fresh optimizer and a warm-up at every
+  growth (the official incremental configs);
+- ``gelu_zero``: the ``gelu`` architecture grown with zero new keys;
 - ``plain_zero``: the standard transformer's feed-forward block widened, new input rows
   zero and new output columns random (the critique: a plain network grows the same way);
+- ``plain_net2net``: the same widening by Net2WiderNet (the paper's Table 8 baseline);
 - ``scratch``: the final shape trained from its own random start.
 """
 
@@ -39,25 +49,37 @@ from papergrid.lm.config import NORMS, GPTConfig
 
 @dataclass(frozen=True)
 class Arm:
-    layer: str  # pattention | linear
+    layer: str  # pattention | gelu | linear (papergrid.tokenformer.model)
     new_keys: str  # zero | random
     keep_scale: bool
+    schedule: str = "continue"  # continue | restart (papergrid.tokenformer.schedule)
 
 
 ARMS = {
     "zero_fixed": Arm("pattention", "zero", True),
-    "zero_rescaled": Arm("pattention", "zero", False),
     "random": Arm("pattention", "random", False),
+    "zero_rescaled": Arm("pattention", "zero", False),
+    "zero_fixed_restart": Arm("pattention", "zero", True, "restart"),
+    "gelu_zero": Arm("gelu", "zero", True),
     "plain_zero": Arm("linear", "zero", True),
+    "plain_net2net": Arm("linear", "net2net", True),
 }
-LAYERS = ("pattention", "linear")
+# pattention: Theta of model.norm; gelu: the same shapes with Theta a plain GeLU; linear:
+# the standard transformer of equal N
+LAYERS = ("pattention", "gelu", "linear")
+LAYER_NORMS = ("plain", "affine")
+STRUCTURES = ("permuted", "independent")
 SCRATCH = "scratch"
+# the learning-rate sweep's runs: their own data stream and validation sequences, so the
+# rate is not chosen on anything a claim reads
+TUNING_SEED = 1_000_000
+TUNING_VAL_SEED = 3_000_000
 
 CONTRACT = RunContract(
     experiment="tokenformer",
     grid=(
         pa.field("arm", pa.string()),  # a growth arm of ARMS, or scratch
-        pa.field("layer", pa.string()),  # pattention | linear
+        pa.field("layer", pa.string()),  # pattention | gelu | linear
         pa.field("steps", pa.int64()),  # optimizer steps of the whole run, every stage
     ),
     curve=(
@@ -74,6 +96,8 @@ CONTRACT = RunContract(
         pa.field("train_loss", pa.float64()),
         pa.field("val_loss", pa.float64()),
         pa.field("entropy_floor", pa.float64()),  # the language's exact entropy rate
+        pa.field("bigram_floor", pa.float64()),  # the best loss from the current token alone
+        pa.field("lr_peak", pa.float64()),  # chosen by the sweep (architecture, kind of run)
         pa.field("stage1_loss", pa.float64()),  # validation loss when the first stage ends
         pa.field("jump_first", pa.float64()),  # loss after minus before the first growth
         pa.field("abs_jump", pa.float64()),  # mean |jump| over the run's growths
@@ -90,7 +114,7 @@ def linear_d_ff(model: Mapping[str, Any], factor: int = 1) -> int:
 def shape(model: Mapping[str, Any], layer: str, factor: int = 1) -> dict[str, Any]:
     """GPTConfig fields (vocabulary and block size aside) of ``layer`` at ``factor``."""
     common = {k: model[k] for k in ("n_layer", "d_model", "n_head")}
-    if layer == "pattention":
+    if layer in ("pattention", "gelu"):
         return {
             **common,
             "d_ff": factor * model["d_ff"],
@@ -102,7 +126,11 @@ def shape(model: Mapping[str, Any], layer: str, factor: int = 1) -> dict[str, An
 
 
 def non_embedding_params(model: Mapping[str, Any], layer: str, factor: int = 1) -> int:
-    return GPTConfig(vocab_size=2, block_size=2, **shape(model, layer, factor)).non_embedding_params
+    """N of the built model (:func:`papergrid.tokenformer.model.build`): a plain LayerNorm
+    has no gain or bias."""
+    cfg = GPTConfig(vocab_size=2, block_size=2, **shape(model, layer, factor))
+    gains = 0 if model["layer_norm"] == "affine" else (2 * cfg.n_layer + 1) * 2 * cfg.d_model
+    return cfg.non_embedding_params - gains
 
 
 def stages(block: Mapping[str, Any]) -> list[tuple[int, int, int]]:
@@ -154,6 +182,26 @@ def check_block(block: Mapping[str, Any]) -> None:
         problems.append(
             f"tokenformer.model.norm: unknown {model['norm']!r}; allowed: {list(NORMS)}"
         )
+    if model["layer_norm"] not in LAYER_NORMS:
+        problems.append(
+            f"tokenformer.model.layer_norm: unknown {model['layer_norm']!r}; allowed: "
+            f"{list(LAYER_NORMS)}"
+        )
+    markov = block["markov"]
+    if markov["structure"] not in STRUCTURES:
+        problems.append(
+            f"tokenformer.markov.structure: unknown {markov['structure']!r}; allowed: "
+            f"{list(STRUCTURES)}"
+        )
+    elif markov["structure"] == "permuted" and markov["order"] != 2:
+        problems.append(
+            f"tokenformer.markov.order: {markov['order']} with structure permuted; allowed: 2 "
+            "(the last token sets the successors, the one before their order)"
+        )
+    if markov["branching"] > markov["vocab"]:
+        problems.append(
+            f"tokenformer.markov.branching: {markov['branching']} exceeds vocab {markov['vocab']}"
+        )
     if model["d_model"] % model["n_head"]:
         problems.append(
             f"tokenformer.model.n_head: {model['n_head']} does not divide "
@@ -188,13 +236,25 @@ def check_block(block: Mapping[str, Any]) -> None:
             f"must fall strictly between 0 and tokenformer.train.steps ({steps})"
         )
     warm = train["warmup_steps"]
-    if not past and list(at) == sorted(set(at)):
+    if warm > steps:
+        problems.append(f"tokenformer.train.warmup_steps: {warm} exceeds train.steps ({steps})")
+    restarts = any(ARMS[a].schedule == "restart" for a in block["grid"]["arm"] if a in ARMS)
+    if restarts and not past and list(at) == sorted(set(at)):
         shortest = min(b - a for a, b in zip([0, *at], [*at, steps], strict=True))
         if warm > shortest:
             problems.append(
                 f"tokenformer.train.warmup_steps: {warm} exceeds the shortest stage "
-                f"({shortest} steps); every stage warms up again"
+                f"({shortest} steps); a restart arm warms up again at every stage"
             )
+    if list(train["lr_grid"]) != sorted(set(train["lr_grid"])):
+        problems.append(
+            f"tokenformer.train.lr_grid: {train['lr_grid']} must be strictly increasing"
+        )
+    if TUNING_SEED in block["grid"]["seed"]:
+        problems.append(
+            f"tokenformer.grid.seed: {TUNING_SEED} is the learning-rate sweep's own seed; "
+            "pick another"
+        )
     for arm in block["grid"]["arm"]:
         if arm not in ARMS:
             problems.append(f"tokenformer.grid.arm: unknown arm {arm!r}; allowed: {list(ARMS)}")
@@ -227,9 +287,18 @@ def family_runs(block: Mapping[str, Any], layer: str, seed: int) -> list[dict[st
     ]
     scratch = [
         {"arm": SCRATCH, "steps": int(s), "factor": final_factor(block), **common}
-        for s in sorted({same_steps(block), target_steps(block)})
+        for s in scratch_steps(block, layer)
     ]
     return growth + scratch
+
+
+def scratch_steps(block: Mapping[str, Any], layer: str) -> list[int]:
+    """Scratch runs of the final shape: as many tokens as a growth run for every
+    architecture (the growth penalty's reference), and the target for parameter attention
+    (the paper's "at a third of the compute" is about it)."""
+    if layer == "pattention":
+        return sorted({same_steps(block), target_steps(block)})
+    return [same_steps(block)]
 
 
 def run_id(run: Mapping[str, Any]) -> str:

@@ -12,7 +12,7 @@ from papergrid import plotting
 from papergrid.contract import read_frame
 from papergrid.io import save_figure
 from papergrid.tokenformer.analysis import ARM_ORDER, RUNS_SCHEMA
-from papergrid.tokenformer.grid import CONTRACT, SCRATCH
+from papergrid.tokenformer.grid import CONTRACT, LAYERS, SCRATCH
 
 
 def run_label(arm: str, layer: str, steps: int) -> str:
@@ -52,7 +52,7 @@ def loss_compute_figure(curves: pd.DataFrame, runs: pd.DataFrame, share: float):
     c["run"] = [
         run_label(a, la, s) for a, la, s in zip(c["arm"], c["layer"], c["steps"], strict=True)
     ]
-    layers = [x for x in ("pattention", "linear") if x in set(c["layer"])]
+    layers = [x for x in LAYERS if x in set(c["layer"])]
     fig, axes = plt.subplots(
         1, max(1, len(layers)), figsize=(5.2 * max(1, len(layers)), 3.8), sharey=True, squeeze=False
     )
@@ -98,7 +98,7 @@ def jumps_figure(curves: pd.DataFrame):
     """The loss jump at each growth, per arm: every seed a point."""
     plotting.setup()
     jumps = growth_jumps(curves)
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
     if jumps.empty:
         ax.text(0.5, 0.5, "no growth run", ha="center", va="center")
         ax.set_axis_off()
@@ -107,6 +107,7 @@ def jumps_figure(curves: pd.DataFrame):
     sns.stripplot(data=jumps, x="arm", y="jump", hue="growth", order=order, dodge=True, ax=ax)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("growth arm")
+    ax.tick_params(axis="x", labelrotation=30)  # six arm names side by side overlap
     ax.set_ylabel("loss after minus before growth (nats)")
     ax.legend(title="growth", fontsize=7)
     fig.tight_layout()
