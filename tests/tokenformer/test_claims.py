@@ -22,6 +22,7 @@ CLAIMS = {
     "preserving_growth_ends_lower_than_random",
     "token_growth_penalty_below_zero",
     "token_growth_penalty_below_net2net",
+    "token_growth_ends_below_net2net",
     "theta_growth_penalty_below_gelu",
     "pattention_no_worse_at_equal_n_final_size",
     "theta_normalisation_lowers_loss",
@@ -99,12 +100,31 @@ def test_planted_opposites_are_not_supported():
 
 
 PRESERVE = "preserving_growth_ends_lower_than_random"
+TABLE8 = "token_growth_ends_below_net2net"
 
 
 def test_effects_on_the_margins_are_inconclusive():
     v = found(planted(MARGIN, noise=0.01))
     assert v.pop(PRESERVE) == NOT_SUPPORTED  # no difference: 0 is above -0.02
+    # grown minus grown is the equal-N gap plus the penalties' difference: 0.02 - 0.02
+    assert v.pop(TABLE8) == NOT_SUPPORTED
     assert set(v.values()) == {INCONCLUSIVE}, v
+
+
+@pytest.mark.parametrize(
+    "equal_n, plain, noise, expected",
+    [
+        (0.0, -0.06, 0.003, SUPPORTED),
+        (0.03, 0.0, 0.003, NOT_SUPPORTED),
+        (0.0, -0.02, 0.01, INCONCLUSIVE),
+        # the architecture's lead at equal N alone decides the paper's form: the
+        # differences in differences stay not supported (test below)
+        (-0.1, 0.0, 0.003, SUPPORTED),
+    ],
+)
+def test_the_papers_table8_form_reaches_each_verdict(equal_n, plain, noise, expected):
+    runs = planted({**FOR, "equal_n": equal_n, "plain": plain}, noise=noise)
+    assert found(runs)[TABLE8] == expected
 
 
 @pytest.mark.parametrize(
