@@ -5,7 +5,8 @@ Usage: PYTHONPATH=workflow python benchmarks/cuda_check.py OUT_DIR
 It trains the language model on cuda in fp32 and bf16, checks that a run interrupted
 after a checkpoint and resumed ends where an uninterrupted run ends, trains one point
 of the weights experiment, runs a whole LM job (Parquet rows included) on device
-"auto", and prints training throughput at three sizes.
+"auto", trains 8 seeds stacked against one after another (papergrid.lm.stacked), and
+prints training throughput at three sizes.
 """
 
 from __future__ import annotations
@@ -47,6 +48,65 @@ def markov_setup(steps, dtype, checkpoint_every=0):
     )
     model = GPT(GPTConfig(vocab_size=32, block_size=64, n_layer=2, d_model=128, n_head=4, d_ff=512))
     return model, cfg, StreamBatches(data, 64, 0), evaluate, src.entropy_rate
+
+
+def stacked_check(dev: torch.device, seeds: int = 8, steps: int = 100) -> dict:
+    """Seeds of the depth experiment's 4-layer shape trained stacked and one after another
+    on cuda: seconds of each, the ratio of seeds per second, and the largest difference of
+    final weights (benchmarks/stacked_seeds.py does the same on CPU)."""
+    from papergrid.lm.batches import Batch
+    from papergrid.lm.stacked import train_stacked
+
+    cfg_m = GPTConfig(vocab_size=30, block_size=59, n_layer=4, d_model=24, n_head=4, d_ff=80)
+    cfg = TrainConfig(steps=steps, batch_size=64, lr=1e-2, warmup_steps=10, eval_every=steps)
+
+    class Random:
+        def __init__(self, seed):
+            self.seed = seed
+
+        def get(self, step):
+            g = torch.Generator().manual_seed(self.seed * 100_003 + step)
+            t = torch.randint(0, 30, (64, 32), generator=g)
+            return Batch(t[:, :-1], t[:, 1:], None)
+
+    val = torch.randint(0, 30, (64, 32), generator=torch.Generator().manual_seed(9)).to(dev)
+
+    def evaluate(model):
+        return {"val_loss": model(val[:, :-1], val[:, 1:])[1].item()}
+
+    def models():
+        out = []
+        for s in range(seeds):
+            torch.manual_seed(s)
+            out.append(GPT(cfg_m))
+        return out
+
+    out = {}
+    for _ in range(2):  # the first pass warms up kernels and allocations
+        single, stacked = models(), models()
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for s, m in enumerate(single):
+            train(m, cfg, Random(s), evaluate, dev)
+        torch.cuda.synchronize()
+        t_seq = time.perf_counter() - t
+        t = time.perf_counter()
+        train_stacked(stacked, cfg, [Random(s) for s in range(seeds)], evaluate, dev)
+        torch.cuda.synchronize()
+        t_stack = time.perf_counter() - t
+        diff = max(
+            (p - q).abs().max().item()
+            for a, b in zip(single, stacked, strict=True)
+            for p, q in zip(a.parameters(), b.parameters(), strict=True)
+        )
+        out = {
+            "seeds": seeds,
+            "sequential_s": t_seq,
+            "stacked_s": t_stack,
+            "ratio": t_seq / t_stack,
+            "max_weight_diff": diff,
+        }
+    return out
 
 
 def main(out: Path) -> None:
@@ -164,6 +224,9 @@ def main(out: Path) -> None:
     }
     print("lm job", report["lm_job"], flush=True)
     (out / "model.pt").unlink()
+
+    report["stacked"] = stacked_check(dev)
+    print("stacked", report["stacked"], flush=True)
 
     rows = []
     for d, layers, ctx, batch in ((64, 2, 64, 256), (256, 4, 128, 64), (512, 8, 256, 32)):
