@@ -58,7 +58,9 @@ def stacked_check(dev: torch.device, seeds: int = 8, steps: int = 100) -> dict:
     from papergrid.lm.stacked import train_stacked
 
     cfg_m = GPTConfig(vocab_size=30, block_size=59, n_layer=4, d_model=24, n_head=4, d_ff=80)
-    cfg = TrainConfig(steps=steps, batch_size=64, lr=1e-2, warmup_steps=10, eval_every=steps)
+    cfg = TrainConfig(
+        steps=steps, batch_size=64, lr=1e-2, warmup_steps=steps // 10, eval_every=steps
+    )
 
     class Random:
         def __init__(self, seed):
