@@ -13,7 +13,6 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
@@ -170,6 +169,5 @@ def seeded_models(shape: Shape, n: int, first_seed: int = 0) -> list[GPT]:
     out = []
     for s in range(first_seed, first_seed + n):
         torch.manual_seed(s)
-        np.random.seed(s)
         out.append(shape.build(shape.model))
     return out

@@ -73,11 +73,11 @@ def check_stackable(models: Sequence[torch.nn.Module]) -> None:
 def stack_params(models: Sequence[GPT]) -> dict[str, torch.Tensor]:
     """Leaf tensors (S, *shape) holding each model's parameters, by parameter name."""
     check_stackable(models)
-    out = {}
-    for name, _ in models[0].named_parameters():
-        rows = [dict(m.named_parameters())[name].detach() for m in models]
-        out[name] = torch.stack(rows).clone().requires_grad_(True)
-    return out
+    named = [dict(m.named_parameters()) for m in models]
+    return {
+        name: torch.stack([n[name].detach() for n in named]).requires_grad_(True)
+        for name in named[0]
+    }
 
 
 @torch.no_grad()
@@ -169,12 +169,6 @@ def clip_per_seed(params: dict[str, torch.Tensor], max_norm: float) -> torch.Ten
     return norms
 
 
-def flops_per_token(model_cfg, seq_len: int) -> float:
-    """:meth:`GPT.flops_per_token` from the shape alone."""
-    dense = 6 * (model_cfg.non_embedding_params + model_cfg.d_model * model_cfg.vocab_size)
-    return float(dense + 12 * model_cfg.n_layer * model_cfg.d_model * seq_len)
-
-
 def _to(batch: Batch, device: torch.device) -> Batch:
     mask = None if batch.mask is None else batch.mask.to(device)
     return Batch(batch.x.to(device), batch.y.to(device), mask)
@@ -192,7 +186,7 @@ def _optimizer(params: dict[str, torch.Tensor], cfg: TrainConfig) -> torch.optim
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
 
 
-def _stacked_step(params, cfg: TrainConfig, model_cfg, batches: Sequence[Batch], autocast):
+def _stacked_step(params, cfg: TrainConfig, model: GPT, batches: Sequence[Batch], autocast):
     """Backpropagate one step of every seed over its micro-batches, as
     :func:`papergrid.lm.trainer._next_token_step` does for one; returns per-seed
     (loss sums, counted targets, tokens, FLOPs) and whether each seed's losses were finite."""
@@ -205,7 +199,7 @@ def _stacked_step(params, cfg: TrainConfig, model_cfg, batches: Sequence[Batch],
     for micro in zip(*split, strict=True):
         stacked = stack_batches(micro)
         with autocast:
-            loss, n = stacked_loss(params, model_cfg, stacked, cfg.loss_reduction)
+            loss, n = stacked_loss(params, model.cfg, stacked, cfg.loss_reduction)
         ok = torch.isfinite(loss.detach())
         finite &= ok.cpu()
         # a diverged seed contributes no gradient; the others' are unaffected
@@ -216,7 +210,7 @@ def _stacked_step(params, cfg: TrainConfig, model_cfg, batches: Sequence[Batch],
         counted += n.cpu()
         for s, b in enumerate(micro):
             tokens[s] += b.x.numel()
-            flops[s] += flops_per_token(model_cfg, b.x.size(1)) * b.x.numel()
+            flops[s] += model.flops_per_token(b.x.size(1)) * b.x.numel()
     return sums, counted, tokens, flops, finite
 
 
@@ -243,7 +237,7 @@ def train_stacked(
         m.to(device)
     params = stack_params(models)
     opt = _optimizer(params, cfg)
-    S, model_cfg = len(models), models[0].cfg
+    S = len(models)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.dtype == "bf16")
     curves: list[list[dict[str, Any]]] = [[] for _ in range(S)]
     status = ["ok"] * S
@@ -281,7 +275,7 @@ def train_stacked(
         got = [_to(b.get(step), device) for b in batches]
         opt.zero_grad(set_to_none=True)
         sums, counted, step_tokens, step_flops, finite = _stacked_step(
-            params, cfg, model_cfg, got, autocast
+            params, cfg, models[0], got, autocast
         )
         for s in torch.nonzero(live).flatten().tolist():
             tokens[s] += step_tokens[s]
