@@ -348,3 +348,27 @@ def test_a_grid_that_did_not_learn_completes_with_every_claim_inconclusive(tmp_p
     assert set(claims["verdict"]) == {"inconclusive"} and set(claims["gate"]) == {"not_learned"}
     assert claims["gate_reason"].str.startswith("most runs did not learn").all()
     assert (wf.path / "results/weights/figures/scaling.png").exists()
+
+
+def test_weights_arms_and_the_decay_reference_are_checked():
+    from papergrid.checks import weights_arm_problems
+
+    arms = {
+        "sgd": {"decay_dose": 0.0},
+        "adam": {"decay_dose": 0.0},
+        "adamw": {"decay_dose": 1.2},
+    }
+
+    def problems(grid, ref="adam"):
+        block = {"grid": {"optimizer": grid}, "optimizers": arms, "analysis": {}}
+        block["analysis"]["decay_reference"] = ref
+        return weights_arm_problems({"weights": block})
+
+    assert problems(["sgd", "adam", "adamw"]) == []
+    assert problems(["sgd", "adam"], ref="nothing") == []  # no decay arm: nothing to compare
+    (bad,) = problems(["sgd", "rmsprop"])
+    assert bad.startswith("weights.grid.optimizer[1]: 'rmsprop' is not an arm")
+    (bad,) = problems(["sgd", "adamw"])
+    assert "weights.analysis.decay_reference: 'adam' is not in weights.grid.optimizer" in bad
+    (bad,) = problems(["adamw", "adam"], ref="adamw")
+    assert "'adamw' has weight decay itself" in bad

@@ -35,10 +35,20 @@ def set_key(cfg, dotted, value):
     ("key", "value", "message"),
     [
         (
-            "weights.grid.optimizer",
-            ["sgd", "rmsprop"],
-            r"weights\.grid\.optimizer\[1\]: 'rmsprop' is not allowed; "
+            "weights.optimizers.sgd.type",
+            "rmsprop",
+            r"weights\.optimizers\.sgd\.type: 'rmsprop' is not allowed; "
             r"allowed values: \['sgd', 'adam', 'adamw'\]",
+        ),
+        (
+            "weights.grid.optimizer",
+            ["sgd", "Adam-W"],
+            r"weights\.grid\.optimizer\[1\]: 'Adam-W' does not match",
+        ),
+        (
+            "weights.optimizers.adam.lr",
+            "auto",
+            r"weights\.optimizers\.adam\.lr: 'auto'",
         ),
         ("weights.grid.width", [], r"weights\.grid\.width: needs at least 1 item"),
         (

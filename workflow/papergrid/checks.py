@@ -6,6 +6,7 @@
   every job; below its smallest it rounds to zero and nothing trains);
 - user data files (the weights experiment's IDX files) that are missing, not files,
   unreadable or not IDX;
+- weights arms the grid names but ``weights.optimizers`` does not define;
 - ``--configfile`` given more than once on the command line (Snakemake keeps the last);
 - a results folder that cannot be written.
 
@@ -115,6 +116,35 @@ def data_problems(config: Mapping[str, Any]) -> list[str]:
         why = idx_problem(str(value))
         if why:
             out.append(f"weights.data.idx.{key}: {value} {why}")
+    return out
+
+
+def weights_arm_problems(config: Mapping[str, Any]) -> list[str]:
+    """Arms in ``weights.grid.optimizer`` that ``weights.optimizers`` does not define."""
+    block = config.get("weights") or {}
+    arms = block.get("optimizers") or {}
+    out = []
+    for i, name in enumerate((block.get("grid") or {}).get("optimizer") or []):
+        if name not in arms:
+            out.append(
+                f"weights.grid.optimizer[{i}]: {name!r} is not an arm of weights.optimizers "
+                f"(defined: {sorted(arms)}); add it there (type sgd, adam or adamw) or "
+                "remove it from the grid"
+            )
+    ref = (block.get("analysis") or {}).get("decay_reference")
+    grid = (block.get("grid") or {}).get("optimizer") or []
+    with_decay = [a for a in grid if (arms.get(a) or {}).get("decay_dose", 0) > 0]
+    if with_decay and ref not in grid:
+        out.append(
+            f"weights.analysis.decay_reference: {ref!r} is not in weights.grid.optimizer "
+            f"{list(grid)}, so the arms with weight decay {with_decay} have nothing to be "
+            "compared with; name an arm of the grid without decay"
+        )
+    elif with_decay and (arms.get(ref) or {}).get("decay_dose", 0) > 0:
+        out.append(
+            f"weights.analysis.decay_reference: {ref!r} has weight decay itself "
+            f"(decay_dose {arms[ref]['decay_dose']}); name an arm without decay"
+        )
     return out
 
 

@@ -23,6 +23,7 @@ validate_config(
 checks.raise_problems(
     checks.learning_rate_problems(config)
     + checks.data_problems(config)
+    + checks.weights_arm_problems(config)
     + (
         checks.writable_problems(["results", "results/logs"])
         if workflow.is_main_process

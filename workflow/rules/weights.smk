@@ -1,4 +1,4 @@
-# "Weights don't move" (Jesus et al. 2021): width x optimizer x seed.
+# "Weights don't move" (Jesus et al. 2021): width x optimizer arm x seed.
 from functools import partial
 
 import papergrid.weights.grid as weights_grid
@@ -13,7 +13,7 @@ W_ALL = {key: W["grid"][key] for key in ("width", "optimizer", "seed")}
 
 wildcard_constraints:
     width=r"\d+",
-    optimizer=r"sgd|adamw|adam",
+    optimizer=r"[a-z][a-z0-9_]*",
     seed=r"\d+",
 
 
@@ -43,11 +43,45 @@ rule weights_data:
         "../scripts/weights_data.py"
 
 
+# Adam's base rate, chosen on a validation split at one width; arms with lr "tuned" read it.
+rule weights_tune:
+    input:
+        data=rules.weights_data.output.data,
+    output:
+        json="results/weights/tune.json",
+        md="results/weights/tune.md",
+    log:
+        logs("weights", "tune"),
+    benchmark:
+        bench("weights", "tune")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        run=weights_grid.tune_run(W),
+        lrs=W["tune"]["lrs"],
+        seeds=W["tune"]["seeds"],
+        val_fraction=W["tune"]["val_fraction"],
+        split_seed=W["data"]["split_seed"],
+        device=config["device"],
+        code=code("weights_tune.py", "papergrid.weights.jobs"),
+    script:
+        "../scripts/weights_tune.py"
+
+
 # One job trains every seed of a (width, optimizer) cell: each process pays about 7 s of
 # torch imports on a 2-core machine, more than a small run's training (README, "Cost").
 rule weights_train:
     input:
         data=rules.weights_data.output.data,
+        tune=lambda wc: (
+            rules.weights_tune.output.json
+            if weights_grid.tuned(W, wc.optimizer)
+            else []
+        ),
     output:
         cell=directory(W_CELL),
     log:
@@ -106,9 +140,35 @@ rule weights_aggregate:
         "../scripts/aggregate.py"
 
 
-rule weights_fit:
+# Each run read at the first epoch it reaches the matched training loss, and at its end.
+rule weights_readings:
     input:
         runs=rules.weights_aggregate.output.runs,
+        curves=rules.weights_aggregate.output.curves,
+    output:
+        parquet="results/weights/readings.parquet",
+        md="results/weights/readings.md",
+    log:
+        logs("weights", "readings"),
+    benchmark:
+        bench("weights", "readings")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        match_loss=W["analysis"]["match_loss"],
+        level=W["analysis"]["level"],
+        code=code("weights_readings.py", "papergrid.weights.analysis"),
+    script:
+        "../scripts/weights_readings.py"
+
+
+rule weights_fit:
+    input:
+        readings=rules.weights_readings.output.parquet,
     output:
         parquet="results/weights/fits.parquet",
         md="results/weights/fits.md",
@@ -132,11 +192,12 @@ rule weights_fit:
 
 CLAIM_SETS["weights"] = {
     "analysis": "papergrid.weights.claims",
-    "inputs": {"runs": rules.weights_aggregate.output.runs},
+    "inputs": {"readings": rules.weights_readings.output.parquet},
     "settings": canonical(
         {
             "auc_threshold": W["analysis"]["auc_threshold"],
             "sesoi_exponent": W["analysis"]["sesoi_exponent"],
+            "decay_reference": W["analysis"]["decay_reference"],
         }
     ),
     "level": W["analysis"]["level"],
@@ -147,7 +208,7 @@ W_VERDICTS = verdict_paths("weights")
 
 rule weights_figures:
     input:
-        runs=rules.weights_aggregate.output.runs,
+        readings=rules.weights_readings.output.parquet,
         curves=rules.weights_aggregate.output.curves,
         fits=rules.weights_fit.output.parquet,
         cells=[W_CELL.format(width=w, optimizer=opt) for opt, w in W_SHOWN],
@@ -199,6 +260,8 @@ REPORT_SECTIONS.append(
         "calibration": W_VERDICTS["calibration"],
         "tables": [
             ("Calibration", W_VERDICTS["calibration_md"]),
+            ("Readings at the matched loss", str(rules.weights_readings.output.md)),
+            ("Tuning", str(rules.weights_tune.output.md)),
             ("Fits", str(rules.weights_fit.output.md)),
         ],
         "figures": [str(f) for f in rules.weights_figures.output],
@@ -209,6 +272,7 @@ REPORT_SECTIONS.append(
 rule weights:
     input:
         W_VERDICTS.values(),
+        rules.weights_readings.output,
         rules.weights_fit.output,
         rules.weights_figures.output,
     localrule: True

@@ -5,7 +5,7 @@ from papergrid.weights.plots import figures_job
 
 setup_logging(snakemake.log[0])
 figures_job(
-    snakemake.input.runs,
+    snakemake.input.readings,
     snakemake.input.fits,
     snakemake.input.curves,
     dict(zip(snakemake.params.matrix_keys, snakemake.params.matrices, strict=True)),

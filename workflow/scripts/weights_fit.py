@@ -1,6 +1,6 @@
-"""Fit deviation ~ width^k per optimizer and layer.
+"""Fit deviation at the matched loss ~ width^k per arm and layer.
 
-Input: runs. Outputs: fits (Parquet, Markdown). Params: n_boot, level.
+Input: readings. Outputs: fits (Parquet, Markdown). Params: n_boot, level.
 """
 
 from papergrid.logs import setup_logging
@@ -8,7 +8,7 @@ from papergrid.weights.analysis import fit_job
 
 setup_logging(snakemake.log[0])
 fit_job(
-    snakemake.input.runs,
+    snakemake.input.readings,
     snakemake.params.n_boot,
     snakemake.params.level,
     snakemake.threads,

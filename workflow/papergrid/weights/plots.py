@@ -13,7 +13,8 @@ from papergrid import plotting
 from papergrid.contract import read_frame
 from papergrid.fit import POWER_LAW
 from papergrid.io import save_figure
-from papergrid.plotting import placeholders_if_nothing_learned
+from papergrid.plotting import placeholder, placeholders_if_nothing_learned
+from papergrid.weights.analysis import UNMATCHED
 from papergrid.weights.schema import CONTRACT
 
 
@@ -47,23 +48,26 @@ def stamp_figure(matrices: Mapping[tuple[str, int], Mapping[str, np.ndarray]]):
     return fig
 
 
-def scaling_figure(runs: pd.DataFrame, fits: pd.DataFrame, auc_threshold: float):
-    """Final deviation (with fitted power laws) and mask AUC versus width, per optimizer."""
+def scaling_figure(read: pd.DataFrame, fits: pd.DataFrame, auc_threshold: float):
+    """At the matched loss, per arm: fc2's relative deviation (with fitted power laws), the
+    same net of weight decay's deterministic shrink, and the mask AUC, versus width."""
     plotting.setup()
-    ok = runs[runs["status"] == "ok"]
+    ok = read[read["status"] == "ok"]
     order = sorted(ok["optimizer"].unique())
     palette = dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
-    fig, (ax_dev, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.6))
-    sns.scatterplot(
-        data=ok,
-        x="width",
-        y="dev_fc2",
-        hue="optimizer",
-        hue_order=order,
-        palette=palette,
-        ax=ax_dev,
-        alpha=0.7,
-    )
+    fig, (ax_dev, ax_ang, ax_auc) = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, y in ((ax_dev, "dev_fc2"), (ax_ang, "net_dev_fc2")):
+        sns.scatterplot(
+            data=ok,
+            x="width",
+            y=y,
+            hue="optimizer",
+            hue_order=order,
+            palette=palette,
+            ax=ax,
+            alpha=0.7,
+            legend=ax is ax_dev,
+        )
     for opt, color in palette.items():
         sel = (
             fits[(fits["optimizer"] == opt) & (fits["layer"] == "fc2")] if not fits.empty else fits
@@ -79,8 +83,11 @@ def scaling_figure(runs: pd.DataFrame, fits: pd.DataFrame, auc_threshold: float)
             lw=1,
             label=f"{opt} fit k={params['k']:.2f}",
         )
-    ax_dev.set(xscale="log", yscale="log", xlabel="width", ylabel="||W - W0|| / ||W0|| (hidden)")
-    ax_dev.legend(fontsize=7)
+    ax_dev.set(xscale="log", yscale="log", xlabel="width", ylabel="||W - W0|| / ||W0|| (fc2)")
+    ax_dev.legend(fontsize=6)
+    ax_ang.set(
+        xscale="log", yscale="log", xlabel="width", ylabel="||W/s - W0|| / ||W0|| (fc2, net)"
+    )
     sns.lineplot(
         data=ok,
         x="width",
@@ -91,13 +98,15 @@ def scaling_figure(runs: pd.DataFrame, fits: pd.DataFrame, auc_threshold: float)
         marker="o",
         ax=ax_auc,
         errorbar=("ci", 95),
+        legend=False,
     )
-    ax_auc.axhline(auc_threshold, ls="--", color="grey", lw=1, label="visibility threshold")
+    ax_auc.axhline(auc_threshold, ls="--", color="grey", lw=1, label="claims' threshold")
     ax_auc.axhline(0.5, ls=":", color="grey", lw=1)
-    ax_auc.set(xscale="log", xlabel="width", ylabel="mask AUC after training", ylim=(0.45, 1.02))
+    ax_auc.set(xscale="log", xlabel="width", ylabel="mask AUC", ylim=(0.45, 1.02))
     ax_auc.legend(fontsize=7)
-    for ax in (ax_dev, ax_auc):
+    for ax in (ax_dev, ax_ang, ax_auc):
         plotting.label_at(ax, ok["width"])
+    fig.suptitle(f"Read at the first epoch with training loss <= {read['match_loss'].iloc[0]:g}")
     fig.tight_layout()
     return fig
 
@@ -129,7 +138,7 @@ def curves_figure(curves: pd.DataFrame):
 
 
 def figures_job(
-    runs_path: str,
+    readings_path: str,
     fits_path: str,
     curves_path: str,
     matrices: Mapping[tuple[str, int], str],
@@ -143,8 +152,17 @@ def figures_job(
         with np.load(path) as z:
             loaded[key] = {"w_init": z["w_init"], "w_final": z["w_final"]}
     save_figure(stamp_figure(loaded), stamps_out)
-    runs, fits = read_frame(runs_path, CONTRACT.summary_schema()), pd.read_parquet(fits_path)
-    if placeholders_if_nothing_learned(runs, (scaling_out, curves_out)):
+    read, fits = pd.read_parquet(readings_path), pd.read_parquet(fits_path)
+    if placeholders_if_nothing_learned(
+        read.replace({"status": {UNMATCHED: "ok"}}), (scaling_out, curves_out)
+    ):
         return
-    save_figure(scaling_figure(runs, fits, auc_threshold), scaling_out)
+    if not (read["status"] == "ok").any():
+        why = (
+            f"No run reached the matched training loss {read['match_loss'].iloc[0]:g} "
+            "(weights.analysis.match_loss): nothing to read; see readings.md."
+        )
+        save_figure(placeholder(why), scaling_out)
+    else:
+        save_figure(scaling_figure(read, fits, auc_threshold), scaling_out)
     save_figure(curves_figure(read_frame(curves_path, CONTRACT.curve_schema())), curves_out)

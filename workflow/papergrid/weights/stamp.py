@@ -77,22 +77,14 @@ def apply_stamp(
     return out
 
 
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks with ties given their mean rank (scipy's rankdata 'average').
-
-    Written with numpy so a training job need not import scipy.stats (about 2 s).
-    """
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    upper = np.cumsum(counts)
-    return (upper - (counts - 1) / 2.0)[inverse]
-
-
 def mask_auc(weight: np.ndarray, mask: np.ndarray, mode: StampMode) -> float:
     """Probability that a random masked entry looks more stamped than a random other one.
 
     A zeroed stamp shows as small |w|, an additive one as large w, so the score is
     -|w| or w. 1.0 means the letter is perfectly separable; 0.5 means erased.
-    Computed as the Mann-Whitney U statistic over ranks (ties count one half).
+    The Mann-Whitney U statistic (ties count one half), counted by searching the sorted
+    masked scores among the sorted unmasked ones: at width 512, where it runs every epoch,
+    12 ms against 29 ms with unsorted needles (cache misses) and more for full ranks.
     """
     score = -np.abs(weight) if mode == "zero" else weight
     s = score.ravel()
@@ -100,6 +92,9 @@ def mask_auc(weight: np.ndarray, mask: np.ndarray, mode: StampMode) -> float:
     n_pos, n_neg = int(m.sum()), int((~m).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError("mask must contain both masked and unmasked entries")
-    ranks = average_ranks(s)
-    u = ranks[m].sum() - n_pos * (n_pos + 1) / 2
+    neg = np.sort(s[~m])
+    pos = np.sort(s[m])
+    below = np.searchsorted(neg, pos, side="left")
+    at_or_below = np.searchsorted(neg, pos, side="right")
+    u = below.sum() + 0.5 * (at_or_below - below).sum()
     return float(u / (n_pos * n_neg))

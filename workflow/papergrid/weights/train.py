@@ -18,6 +18,7 @@ from papergrid.weights.model import LAYERS, MLP, STAMPED_LAYER
 from papergrid.weights.stamp import apply_stamp, letter_mask, mask_auc
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+LR_WIDTH = ("constant", "inverse")
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,21 @@ class WeightsRun:
     """Everything one training job needs; built from the rule's params."""
 
     width: int
-    optimizer: str
+    optimizer: str  # the arm's name (weights.optimizers), which ``kind`` trains
+    kind: str  # sgd | adam | adamw
     seed: int
-    lr: float
+    lr: float  # of the input layer, and of every layer when lr_width is constant
     momentum: float  # SGD only
-    weight_decay: float  # AdamW (decoupled) or SGD/Adam (L2); 0 disables
+    # "inverse": layers fed by the hidden units (fc2, fc3) train at lr * lr_base_width /
+    # width, Adam's rule for those layers in muP (Yang et al. 2022, Tensor Programs V):
+    # Adam moves every entry by about lr per step while the initial entries shrink as
+    # width^-1/2, so a constant rate moves wide layers relatively more
+    lr_width: str
+    lr_base_width: int
+    # weight decay as a dose: lr * wd * steps, the e-folds by which decay alone would
+    # shrink the weights over the run (AdamW's decoupled decay, SGD's L2); Adam's L2 term
+    # passes through its normaliser, so for type adam the dose is nominal; 0 disables
+    decay_dose: float
     epochs: int
     batch_size: int
     stamp_mode: str
@@ -39,8 +50,22 @@ class WeightsRun:
     stamp_amplitude: float  # added to masked entries when stamp_mode == "add"
 
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.kind not in OPTIMIZERS:
+            raise ValueError(f"optimizer type must be one of {OPTIMIZERS}, got {self.kind!r}")
+        if self.lr_width not in LR_WIDTH:
+            raise ValueError(f"lr_width must be one of {LR_WIDTH}, got {self.lr_width!r}")
+
+    def hidden_lr(self) -> float:
+        """The rate of fc2 and fc3."""
+        if self.lr_width == "inverse":
+            return self.lr * self.lr_base_width / self.width
+        return self.lr
+
+    def weight_decay(self, steps: int, lr: float | None = None) -> float:
+        """The decay coefficient that gives ``decay_dose`` over ``steps`` at rate ``lr`` (the
+        input rate by default): each layer gets its own, so every layer receives the dose
+        whatever its rate."""
+        return self.decay_dose / ((lr or self.lr) * steps) if self.decay_dose else 0.0
 
 
 @dataclass
@@ -56,14 +81,21 @@ class WeightsResult:
     extra: dict = field(default_factory=dict)
 
 
-def make_optimizer(run: WeightsRun, params) -> torch.optim.Optimizer:
-    if run.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=run.lr, momentum=run.momentum, weight_decay=run.weight_decay
-        )
-    if run.optimizer == "adam":
-        return torch.optim.Adam(params, lr=run.lr, weight_decay=run.weight_decay)
-    return torch.optim.AdamW(params, lr=run.lr, weight_decay=run.weight_decay)
+def make_optimizer(run: WeightsRun, model: MLP, steps: int) -> torch.optim.Optimizer:
+    """The arm's optimizer over ``steps`` steps: fc1 at ``lr``, fc2 and fc3 at the hidden
+    rate, each group with the decay that gives it ``decay_dose`` (decay acts as rate x
+    coefficient per step, so a group at a smaller rate needs a larger coefficient)."""
+    groups = [
+        {"params": list(model.fc1.parameters()), "lr": run.lr},
+        {"params": [*model.fc2.parameters(), *model.fc3.parameters()], "lr": run.hidden_lr()},
+    ]
+    for g in groups:
+        g["weight_decay"] = run.weight_decay(steps, g["lr"])
+    if run.kind == "sgd":
+        return torch.optim.SGD(groups, lr=run.lr, momentum=run.momentum)
+    if run.kind == "adam":
+        return torch.optim.Adam(groups, lr=run.lr)
+    return torch.optim.AdamW(groups, lr=run.lr)
 
 
 @torch.no_grad()
@@ -76,6 +108,12 @@ def evaluate(model: MLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float
 
 def relative_deviation(w: torch.Tensor, w0: torch.Tensor) -> float:
     return (torch.linalg.norm(w - w0) / torch.linalg.norm(w0)).item()
+
+
+def cosine(w: torch.Tensor, w0: torch.Tensor) -> float:
+    """Cosine of the angle between W and W0 as vectors: blind to a uniform shrink, which
+    moves the relative deviation by itself (weight decay's share of it)."""
+    return (torch.sum(w * w0) / (torch.linalg.norm(w) * torch.linalg.norm(w0))).item()
 
 
 def train_weights(run: WeightsRun, data: Dataset, device: torch.device) -> WeightsResult:
@@ -93,7 +131,8 @@ def train_weights(run: WeightsRun, data: Dataset, device: torch.device) -> Weigh
     init_hash = state_hash(model)
     model.to(device)
     init = {name: getattr(model, name).weight.detach().clone() for name in LAYERS}
-    opt = make_optimizer(run, model.parameters())
+    steps_total = run.epochs * math.ceil(len(data.y_train) / run.batch_size)
+    opt = make_optimizer(run, model, steps_total)
 
     x_tr = torch.from_numpy(data.x_train).to(device)
     y_tr = torch.from_numpy(data.y_train).to(device)
@@ -115,7 +154,10 @@ def train_weights(run: WeightsRun, data: Dataset, device: torch.device) -> Weigh
             "test_acc": te_acc,
         }
         for name in LAYERS:
-            out[f"dev_{name}"] = relative_deviation(getattr(model, name).weight, init[name])
+            w = getattr(model, name).weight
+            out[f"dev_{name}"] = relative_deviation(w, init[name])
+            out[f"cos_{name}"] = cosine(w, init[name])
+            out[f"norm_{name}"] = (torch.linalg.norm(w) / torch.linalg.norm(init[name])).item()
         w = getattr(model, STAMPED_LAYER).weight.detach().cpu().numpy()
         out["mask_auc"] = mask_auc(w, mask, run.stamp_mode) if np.isfinite(w).all() else math.nan
         return out
@@ -165,4 +207,9 @@ def train_weights(run: WeightsRun, data: Dataset, device: torch.device) -> Weigh
         mask=mask,
         wall_seconds=time.perf_counter() - t0,
         init_hash=init_hash,
+        # the hidden layers' coefficient: the one the claims' layer trains with
+        extra={
+            "hidden_lr": run.hidden_lr(),
+            "weight_decay": run.weight_decay(steps_total, run.hidden_lr()),
+        },
     )
