@@ -131,6 +131,7 @@ def test_a_bent_relation_is_gated_for_lack_of_fit():
     runs.loc[wide, "dev_fc2"] *= 2.0
     g = gated(claim_specs(runs, **SETTINGS), runs)
     assert g["wider_deviates_less_adam"] == (INCONCLUSIVE, "lack_of_fit")
+    assert g["width_effect_survives_adam"] == (INCONCLUSIVE, "lack_of_fit")  # reads it too
     assert g["wider_deviates_less_sgd"] == (SUPPORTED, "")
     reason = {c.claim_id: c.gate_reason for c in _evaluate(runs)}["wider_deviates_less_adam"]
     assert "not a straight line in log-log" in reason
@@ -163,7 +164,8 @@ def test_the_gap_uses_only_widths_both_arms_reached():
     claims = {c.claim_id: c for c in _evaluate(runs)}
     gap = claims["width_effect_survives_adam"]
     assert gap.estimate == pytest.approx(0.0, abs=0.03)
-    assert gap.verdict == SUPPORTED
+    assert gap.verdict_raw == SUPPORTED  # SGD's own bend gates it (lack_of_fit), as it should
+    assert gap.gate == "lack_of_fit"
     assert "12 of 16 runs read (left out: width 32: 4)" in claims["wider_deviates_less_adam"].detail
 
 

@@ -127,7 +127,7 @@ def line_check(runs: pd.DataFrame, optimizer: str, metric: str) -> FitCheck:
     """Whether log metric is a straight line in log width for this arm: the lack of fit of
     the pooled least-squares line against the seed-to-seed scatter within each width. The
     exponent claim reads one slope for the whole range; where the relation bends (Adam's
-    deviation stops falling beyond width 256), that slope is a property of the range."""
+    deviation stops falling beyond width 128), that slope is a property of the range."""
     _, logw, logv = log_metric(runs, optimizer, metric)
     keep = np.isfinite(logv)
     logw, logv = logw[keep], logv[keep]
@@ -141,6 +141,16 @@ def line_check(runs: pd.DataFrame, optimizer: str, metric: str) -> FitCheck:
     if lof.p < LOF_ALPHA:
         return FitCheck(False, f"not a straight line in log-log: {lof.describe()}", figures)
     return FitCheck(True, "", figures)
+
+
+def lines_check(runs: pd.DataFrame, arms: tuple[str, ...], metric: str) -> FitCheck:
+    """:func:`line_check` of every arm a gap reads: a gap of two slopes is a property of the
+    range as soon as either relation bends."""
+    for arm in arms:
+        check = line_check(runs, arm, metric)
+        if not check.passed:
+            return FitCheck(False, f"{arm}: {check.reason}", check.figures)
+    return FitCheck(True, "")
 
 
 def widest_auc(runs: pd.DataFrame, optimizer: str) -> tuple[int, np.ndarray]:
@@ -346,6 +356,7 @@ def claim_specs(
                     rng, exponent={(opt, m): k + e}
                 ),
                 reads=({"optimizer": opt}, {"optimizer": ref}),
+                fit_check=partial(lines_check, arms=(opt, ref), metric=metric),
             )
         )
     return specs
