@@ -632,7 +632,7 @@ def test_paper_scale_config_plans_cleanly(tmp_path):
         for line in proc.stdout.splitlines()
         if len(line.split()) == 2 and line.split()[1].isdigit()
     )
-    assert int(counts["weights_train"]) == 7 * 3  # cells: width x optimizer
+    assert int(counts["weights_train"]) == 6 * 5  # cells: width x arm
     # precision is not packed at paper scale: one job per run
     # (size x D/N x seed) x settings: fp, 5 integer, 4 float, and at 2 sizes 3 x 5 one-tensor
     assert int(counts["precision_train"]) == 5 * 3 * (4 * (1 + 5 + 4) + 2 * 3 * 5)

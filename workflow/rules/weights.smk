@@ -72,8 +72,9 @@ rule weights_tune:
         "../scripts/weights_tune.py"
 
 
-# One job trains every seed of a (width, optimizer) cell: each process pays about 7 s of
-# torch imports on a 2-core machine, more than a small run's training (README, "Cost").
+# One job trains every seed of a (width, arm) cell: each process pays about 5 s of
+# torch imports and script start-up on a 2-core machine, more than a small run's training
+# (docs/weights.md, "Cost").
 rule weights_train:
     input:
         data=rules.weights_data.output.data,
