@@ -6,7 +6,8 @@
   every job; below its smallest it rounds to zero and nothing trains);
 - user data files (the weights experiment's IDX files) that are missing, not files,
   unreadable or not IDX;
-- weights arms the grid names but ``weights.optimizers`` does not define;
+- weights arms the grid names but ``weights.optimizers`` does not define, and a decay
+  reference that is not an arm of the grid without decay;
 - ``--configfile`` given more than once on the command line (Snakemake keeps the last);
 - a results folder that cannot be written.
 
@@ -120,7 +121,8 @@ def data_problems(config: Mapping[str, Any]) -> list[str]:
 
 
 def weights_arm_problems(config: Mapping[str, Any]) -> list[str]:
-    """Arms in ``weights.grid.optimizer`` that ``weights.optimizers`` does not define."""
+    """Arms in ``weights.grid.optimizer`` that ``weights.optimizers`` does not define, and a
+    ``weights.analysis.decay_reference`` the arms with decay cannot be compared with."""
     block = config.get("weights") or {}
     arms = block.get("optimizers") or {}
     out = []

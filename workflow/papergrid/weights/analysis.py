@@ -81,9 +81,10 @@ def readings(runs: pd.DataFrame, curves: pd.DataFrame, match_loss: float) -> pd.
 
 
 def readings_table(read: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Per arm and width: runs that reached the matched loss, the epoch, every layer's
-    deviation, the hidden layer's angle and AUC there (means over reached seeds), and the
-    drift after fitting with its t interval over seeds."""
+    """Per arm and width: runs that reached the matched loss, the epoch and loss there,
+    every layer's deviation, fc2's net deviation, angle, AUC and decay received there
+    (means over reached seeds), the slopes to the next width, and the drift after fitting
+    with its t interval over seeds."""
     rows = []
     local = local_slopes(read)  # of the deviation net of decay's shrink, and the angle
     for (opt, width), g in read.groupby(["optimizer", "width"], sort=True):
@@ -114,8 +115,9 @@ def readings_table(read: pd.DataFrame, level: float) -> pd.DataFrame:
 
 
 def local_slopes(read: pd.DataFrame) -> dict[tuple[str, int], dict[str, float]]:
-    """Per arm and width, the slope of mean log deviation and of mean log angle (fc2) from
-    this width to the next wider one: where the relation bends, one exponent for the whole
+    """Per arm and width, the slope of mean log deviation net of decay's shrink (the
+    deviation itself without decay) and of mean log angle (fc2) from this width to the
+    next wider one: where the relation bends, one exponent for the whole
     range describes the range, and these show where it bends."""
     ok = read[read["status"] == "ok"]
     out: dict[tuple[str, int], dict[str, float]] = {}
