@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from papergrid.weights.data import Dataset, save_dataset
+from papergrid.weights.grid import tune_run
 from papergrid.weights.jobs import choose_lr, resolve_lr, tune_job, validation_split
 
 
@@ -47,22 +48,12 @@ def test_tune_job_writes_the_chosen_rate_and_its_table(tmp_path):
     y = rng.integers(0, 3, 150)
     x = (centers[y] + 0.3 * rng.normal(size=(150, 8))).astype(np.float32)
     save_dataset(Dataset("blobs", x[:120], y[:120], x[120:], y[120:]), tmp_path / "d.npz")
-    base = {
-        "width": 8,
-        "optimizer": "tune",
-        "kind": "adam",
-        "seed": 0,
-        "lr": 0.0,
-        "momentum": 0.0,
-        "lr_width": "constant",
-        "lr_base_width": 0,
-        "decay_dose": 0.0,
-        "epochs": 3,
-        "batch_size": 32,
-        "stamp_mode": "zero",
-        "stamp_letter": "a",
-        "stamp_amplitude": 0.4,
+    block = {
+        "tune": {"width": 8},
+        "train": {"epochs": 3, "batch_size": 32},
+        "stamp": {"mode": "zero", "letter": "a", "amplitude": 0.4},
     }
+    base = tune_run(block)  # the run the workflow's tuning rule passes
     chosen = tune_job(
         base,
         [1e-4, 1e-2],
