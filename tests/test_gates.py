@@ -215,6 +215,40 @@ def test_the_learned_rule_reads_a_column_reference_and_keeps_other_statuses():
         LearnedRule("loss", "smaller", 0.0, 0.1, "")
 
 
+def test_runs_that_did_not_learn_the_part_a_claim_reads_gate_it():
+    # the runs pass the run-level rule, but the claim reads a part of the task (one skill
+    # of several, say) that they never learned
+    data = noisy(0.5)
+    seen = []
+
+    def stayed_at_chance(d):
+        seen.append(d)
+        return "format was not learned: mean accuracy 0.01, below 0.2"
+
+    c = one([spec(learned_check=stayed_at_chance)], data)
+    assert seen and seen[0] is data  # the check reads the claim's data
+    assert (c.verdict_raw, c.verdict, c.gate) == (SUPPORTED, INCONCLUSIVE, "not_learned")
+    assert c.gate_reason == "format was not learned: mean accuracy 0.01, below 0.2"
+    assert (c.verdict_holm_raw, c.verdict_holm) == (SUPPORTED, INCONCLUSIVE)
+    # learned: the claim keeps its verdict
+    c = one([spec(learned_check=lambda d: "")], data)
+    assert (c.verdict, c.gate, c.gate_reason) == (SUPPORTED, "", "")
+
+    # a check that cannot run does not pass
+    def broken(d):
+        raise KeyError("acc_format")
+
+    c = one([spec(learned_check=broken)], data)
+    assert (c.verdict_raw, c.verdict, c.gate) == (SUPPORTED, INCONCLUSIVE, "not_learned")
+    assert c.gate_reason == "learned check failed: KeyError: 'acc_format'"
+    # it comes before the identity gate, and after the run-level count, whose reason wins
+    c = one([spec(learned_check=stayed_at_chance)], runs(np.full(SEEDS, 0.5)))
+    assert c.gate == "not_learned" and c.gate_reason.startswith("format was not learned")
+    acc = np.array([0.95] * 3 + [0.1] * 5)
+    c = one([spec(learned_check=stayed_at_chance)], mark_not_learned(data.assign(acc=acc), RULE))
+    assert (c.gate, c.gate_reason) == ("not_learned", "most runs did not learn: 5 of 8")
+
+
 def test_reads_count_only_the_arms_a_claim_compares():
     data = noisy(0.5).assign(arm=["a"] * 4 + ["b"] * 4, acc=[0.9] * 4 + [0.1] * 4)
     data = mark_not_learned(data, RULE)

@@ -4,11 +4,15 @@ import torch
 from papergrid.lm.data.templates import TEMPLATES
 from papergrid.lm.model import GPT, GPTConfig
 from papergrid.sft.data import (
+    EpochBatches,
     base_corpus,
+    base_prepared,
+    base_stream,
     build_tokenizer,
     eval_examples,
     held_prompts,
     sft_prepared,
+    template_markers,
     val_examples,
 )
 from papergrid.sft.jobs import average_weights, sft_texts
@@ -17,6 +21,7 @@ CFG = {
     "skills": ["addition", "reverse", "format"],
     "sizes": {"addition": 2, "sort": 4, "reverse": 4, "format": 3},
     "n_base_per_skill": 50,
+    "marker_share": 0.5,
     "n_sft_per_skill": 30,
     "n_eval_per_skill": 20,
     "n_val_per_skill": 10,
@@ -26,6 +31,42 @@ CFG = {
 def tokenizer():
     train, val = base_corpus(CFG)
     return build_tokenizer(train + val + sft_texts(CFG))
+
+
+def test_an_epoch_sees_every_example_once():
+    pairs = [([i], [i, i]) for i in range(50)]
+    b = EpochBatches(pairs, 8, seed=1, pad_id=99)
+    seen = [int(i) for step in range(6) for i in b.indices(step)]  # 6 whole batches
+    assert len(seen) == len(set(seen)) == 48
+    second = [int(i) for step in range(6, 12) for i in b.indices(step)]
+    assert len(set(second)) == 48 and second != seen  # reshuffled each epoch
+    with pytest.raises(ValueError, match="do not fill one batch"):
+        EpochBatches(pairs[:5], 8, seed=1, pad_id=99)
+
+
+def test_every_marker_ends_some_base_texts():
+    tok = tokenizer()
+    stream, starts = base_stream(CFG, tok, seed=0)
+    text = tok.decode(stream.tolist())
+    assert all(m in text for m in template_markers())
+    separators = [tok.decode([int(stream[i])]) for i in starts]
+    share = 1 - separators.count("<eos>") / len(separators)
+    assert 0.35 < share < 0.65  # marker_share 0.5, some draws of the end token itself
+    assert len(starts) == 3 * 50  # one window start per plain text
+
+
+def test_base_windows_span_the_context():
+    tok = tokenizer()
+    seq = 120
+    data = base_prepared(CFG, tok, batch_size=64, seed=0, seq_len=seq)
+    batch = data.batches.get(0)
+    assert batch.x.shape == (64, seq) and batch.mask is None  # every token is a target
+    markers = {tok.id(m) for m in template_markers()}
+    assert all(int(t) in markers for t in batch.x[:, 0])  # every window starts at a text
+    # texts follow each other past the length of one plain example: late positions train
+    # on task text too, not only on padding
+    late = batch.x[:, -20:]
+    assert (~torch.isin(late, torch.tensor(sorted(markers)))).float().mean() > 0.8
 
 
 def test_training_data_never_contains_evaluation_prompts():
@@ -80,7 +121,9 @@ def test_evaluation_scores_each_skill_with_its_verifier():
     with torch.no_grad():
         acc = data.final(model)
     names = {"acc_addition", "acc_reverse", "acc_format", "acc_mean"}
-    assert set(acc) == names | {f"val_{n}" for n in names}
+    assert set(acc) == names | {f"val_{n}" for n in names} | {"acc_mean_a", "acc_mean_b"}
+    # the halves are the even and odd test prompts of each skill
+    assert acc["acc_mean"] == pytest.approx((acc["acc_mean_a"] + acc["acc_mean_b"]) / 2)
     assert all(0 <= v <= 1 for v in acc.values())
 
 

@@ -28,6 +28,12 @@ def test_families_of_runs():
     assert all(r["template"] == b["reference_template"] for r in ablate)
     mean = job_runs(b, "mean_loss")
     assert all(r["train"]["loss_reduction"] == "mean" for r in mean)
+    # one example per micro-batch, so the mean weighs each example, not each micro-batch
+    assert all(r["train"]["grad_accum"] == r["train"]["batch_size"] for r in mean)
+    n = b["data"]["n_sft_per_skill"] * len(b["data"]["skills"])
+    steps = b["train"]["epochs"] * (n // b["train"]["batch_size"])
+    assert all(r["train"]["steps"] == steps for r in main + ablate + mean)
+    assert all("epochs" not in r["train"] for r in main)  # the trainer's config only
     assert len({run_id(r) for r in main + ablate + mean}) == len(main + ablate + mean)
     with pytest.raises(ValueError, match="unknown SFT job"):
         job_runs(b, "dpo-tulu")

@@ -160,6 +160,9 @@ class ClaimSpec:
     fit_check: Callable[[Any], FitCheck] | None = None
     # "" when the derived quantity lies inside the trained grid, else why it does not
     range_check: Callable[[Any], str] | None = None
+    # "" when the runs learned the part of the task the claim reads (one skill of several,
+    # say), else why not: runs can pass the run-level rule and still be at chance there
+    learned_check: Callable[[Any], str] | None = None
 
     @property
     def family_name(self) -> str:
@@ -255,6 +258,11 @@ def data_gate(
     except KeyError as err:
         counts, why = [], f"its runs cannot be counted: {err}"
     n_read, n_bad = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    if not why and spec.learned_check is not None:
+        try:
+            why = spec.learned_check(data)
+        except Exception as err:  # noqa: BLE001 - a check that cannot run does not pass
+            why = f"learned check failed: {type(err).__name__}: {err}"
     if why:
         return "not_learned", why, n_read, n_bad
     lo, hi = ev.interval(level)

@@ -53,6 +53,33 @@ rule sft_base:
         "../scripts/sft_base.py"
 
 
+# The control arm: the base model under every template before SFT.
+rule sft_zero_shot:
+    input:
+        base=rules.sft_base.output.model,
+        vocab=rules.sft_base.output.vocab,
+    output:
+        "results/sft/zero_shot.parquet",
+    log:
+        logs("sft", "zero_shot"),
+    benchmark:
+        bench("sft", "zero_shot")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=1 if config["device"] == "cuda" else 0,
+    params:
+        data=canonical(SF["data"]),
+        templates=SF["grid"]["template"],
+        device=config["device"],
+        code=code("sft_zero_shot.py", "papergrid.sft.jobs"),
+    script:
+        "../scripts/sft_zero_shot.py"
+
+
 # One job per template trains every seed, then soups the configured pairs of them.
 rule sft_main:
     input:
@@ -204,7 +231,8 @@ CLAIM_SETS["sft"] = {
             **{
                 key: SF["analysis"][key]
                 for key in (
-                    "sesoi_spread",
+                    "sesoi_run_sd",
+                    "sesoi_template",
                     "drop_threshold",
                     "others_margin",
                     "soup_margin",
@@ -275,4 +303,5 @@ rule sft:
     input:
         SF_VERDICTS.values(),
         rules.sft_figures.output,
+        rules.sft_zero_shot.output,
     localrule: True

@@ -196,7 +196,7 @@ def rl_runs(block: Mapping[str, Any], job: str) -> list[dict[str, Any]]:
 
 def weak_sft_runs(sft: Mapping[str, Any], block: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The SFT runs of the weaker start: the start template's main-grid runs for the start
-    seeds, trained for ``post.start.weak_steps`` steps instead of ``sft.train.steps``."""
+    seeds, trained for ``post.start.weak_steps`` steps instead of the epochs of ``sft.train``."""
     from papergrid.sft.grid import job_runs
 
     steps = block["start"]["weak_steps"]

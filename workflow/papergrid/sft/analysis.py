@@ -1,8 +1,8 @@
 """Variance decomposition and soups of the SFT experiment (claims: papergrid.sft.claims).
 
 The variance table (template, seed and interaction shares, bootstrap over templates and
-seeds) describes the grid; the soups table sets each soup beside its parents, the parent
-chosen on the validation prompts.
+seeds) describes the grid; the soups table sets each soup beside its parents: the parent
+chosen on the validation prompts, the other one, and the mean of the two.
 """
 
 from __future__ import annotations
@@ -34,12 +34,17 @@ def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["status"] == "ok"]
 
 
+# mean accuracy on the even and odd halves of the test prompts: two readings of one run,
+# not skills
+HALVES = ("acc_mean_a", "acc_mean_b")
+
+
 def skills_of(runs: pd.DataFrame) -> list[str]:
     """Evaluated skills (columns with any value), then ``mean`` (over skills)."""
     return [
         c.removeprefix("acc_")
         for c in runs.columns
-        if c.startswith("acc_") and runs[c].notna().any()
+        if c.startswith("acc_") and c not in HALVES and runs[c].notna().any()
     ]
 
 
@@ -127,8 +132,10 @@ def variance_markdown(table: pd.DataFrame) -> str:
 
 def soup_table(runs: pd.DataFrame, soup_paths: Sequence[str]) -> pd.DataFrame:
     """Each soup's accuracies beside its parents', per skill: the parent with the higher
-    mean validation accuracy is ``chosen`` (the test set never decides it), ``best_test``
-    is the better parent on the test set (descriptive only: selected on the same data)."""
+    mean validation accuracy is ``chosen`` (the test set never decides it), the other one
+    ``unchosen``; ``parent_mean`` is the mean of the two (what a soup of parents in one
+    basin should at least reach); ``best_test`` is the better parent on the test set
+    (descriptive only: selected on the same data)."""
     soups = collect(soup_paths, SOUP_SCHEMA).to_pandas()
     main = ok_runs(runs)
     main = main[main["variant"] == "main"].set_index(["template", "seed"])
@@ -141,6 +148,7 @@ def soup_table(runs: pd.DataFrame, soup_paths: Sequence[str]) -> pd.DataFrame:
             continue
         a_wins = a["val_acc_mean"] >= b["val_acc_mean"]
         chosen, chosen_seed = (a, s["seed_a"]) if a_wins else (b, s["seed_b"])
+        unchosen = b if a_wins else a
         for skill in skills:
             col = f"acc_{skill}"
             rows.append(
@@ -154,6 +162,8 @@ def soup_table(runs: pd.DataFrame, soup_paths: Sequence[str]) -> pd.DataFrame:
                     "parent_b": float(b[col]),
                     "chosen_seed": int(chosen_seed),
                     "chosen_parent": float(chosen[col]),
+                    "unchosen_parent": float(unchosen[col]),
+                    "parent_mean": float((a[col] + b[col]) / 2),
                     "best_test": float(max(a[col], b[col])),
                 }
             )
@@ -172,28 +182,36 @@ SOUPS_TABLE = pa.schema(
         ("parent_b", pa.float64()),
         ("chosen_seed", pa.int64()),
         ("chosen_parent", pa.float64()),
+        ("unchosen_parent", pa.float64()),
+        ("parent_mean", pa.float64()),
         ("best_test", pa.float64()),
     ]
 )
 SOUP_COLUMNS = tuple(SOUPS_TABLE.names)
 
 
-# Tülu 3's numbers, for the calibration's planted effects (papers.md, "Tülu 3")
-def _main(runs: pd.DataFrame) -> pd.DataFrame:
-    ok = runs[(runs["status"] == "ok") & (runs["variant"] == "main")]
-    return ok
-
-
 def main_matrix(runs: pd.DataFrame, column: str) -> pd.DataFrame:
     """template x seed accuracies of the main grid, seeds complete in every template
     (numpy, not pivot_table: calibration builds it for every simulated table)."""
+    return main_matrices(runs, (column,))[column]
+
+
+def main_matrices(runs: pd.DataFrame, columns: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """:func:`main_matrix` of each of ``columns`` on the same seeds: those complete in
+    every template and every column (two halves of one run are read seed by seed)."""
     sel = (runs["status"].to_numpy() == "ok") & (runs["variant"].to_numpy() == "main")
     templates, t_idx = np.unique(runs["template"].to_numpy()[sel], return_inverse=True)
     seeds, s_idx = np.unique(runs["seed"].to_numpy()[sel], return_inverse=True)
-    m = np.full((len(templates), len(seeds)), np.nan)
-    m[t_idx, s_idx] = runs[column].to_numpy(dtype=float)[sel]
-    complete = ~np.isnan(m).any(axis=0)
-    return pd.DataFrame(m[:, complete], index=templates, columns=seeds[complete])
+    out = {}
+    for column in columns:
+        m = np.full((len(templates), len(seeds)), np.nan)
+        m[t_idx, s_idx] = runs[column].to_numpy(dtype=float)[sel]
+        out[column] = m
+    complete = ~np.any([np.isnan(m).any(axis=0) for m in out.values()], axis=0)
+    return {
+        c: pd.DataFrame(m[:, complete], index=templates, columns=seeds[complete])
+        for c, m in out.items()
+    }
 
 
 def variance_job(

@@ -4,7 +4,11 @@ Three families of runs start from the one base model:
 
 - ``main``: chat template x seed, every skill, summed-token loss (Tülu 3);
 - ``ablate``: one skill's SFT data left out, on the reference template, ``ablation_seeds``;
-- ``mean_loss``: the reference template with the per-batch mean loss, ``ablation_seeds``.
+- ``mean_loss``: the reference template with the loss averaged per example (one example
+  per micro-batch, each micro-batch's mean counting equally), ``ablation_seeds``.
+
+Runs train whole epochs (``sft.train.epochs``) without replacement; the step count, warmup
+and evaluation interval follow from the epochs, the examples and the batch size.
 
 Each job trains one family member's seeds in one process (imports cost ~7 s a process);
 ``main`` jobs also average pairs of their seeds' weights (soups).
@@ -36,16 +40,30 @@ CONTRACT = RunContract(
         *LM_FIELDS,
         pa.field("lr", pa.float64()),
         pa.field("train_loss", pa.float64()),
-        pa.field("val_loss", pa.float64()),  # mean loss per response token, held-out prompts
+        pa.field("val_loss", pa.float64()),  # mean loss per response token, validation prompts
+        pa.field("grad_norm", pa.float64()),  # mean global gradient norm since the last row
     ),
     summary=(
         pa.field("steps_run", pa.int64()),
         *LM_FIELDS,
         pa.field("train_loss", pa.float64()),
         pa.field("val_loss", pa.float64()),
+        pa.field("grad_norm", pa.float64()),
         # verifier, greedy decoding: test prompts (acc_) and validation prompts (val_acc_)
         *(pa.field(f"{p}acc_{s}", pa.float64()) for p in ("", "val_") for s in (*SKILLS, "mean")),
+        # mean accuracy on the even (a) and odd (b) halves of each skill's test prompts
+        pa.field("acc_mean_a", pa.float64()),
+        pa.field("acc_mean_b", pa.float64()),
     ),
+)
+
+# results/sft/zero_shot.parquet: the base model under each template, before any SFT, and
+# in its own plain format (template "plain")
+ZERO_SHOT_SCHEMA = pa.schema(
+    [
+        ("template", pa.string()),
+        *((f"{p}acc_{s}", pa.float64()) for p in ("", "val_") for s in (*SKILLS, "mean")),
+    ]
 )
 
 SOUP_SCHEMA = pa.schema(
@@ -85,6 +103,14 @@ def check_block(block: Mapping[str, Any]) -> None:
         problems.append(f"sft.grid.ablate: {unknown} are not among sft.data.skills {skills}")
     if len(g["seed"]) < 2:
         problems.append("sft.grid.seed: needs at least 2 seeds for a seed spread")
+    n = block["data"]["n_sft_per_skill"] * len(skills)
+    if n < block["train"]["batch_size"]:
+        problems.append(
+            f"sft.train.batch_size: {block['train']['batch_size']} is more than the "
+            f"{n} SFT examples (sft.data.n_sft_per_skill x skills): no whole batch per epoch"
+        )
+    if block["train"]["grad_accum"] > block["train"]["batch_size"]:
+        problems.append("sft.train.grad_accum: must not exceed sft.train.batch_size")
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -128,6 +154,9 @@ def job_runs(block: Mapping[str, Any], job: str) -> list[dict[str, Any]]:
     template = arg if variant == "main" else block["reference_template"]
     held_out = arg if variant == "ablate" else NONE
     reduction = "mean" if variant == "mean_loss" else "sum"
+    train = train_config(block)
+    if variant == "mean_loss":  # one example per micro-batch: each example's mean counts
+        train["grad_accum"] = train["batch_size"]
     return [
         {
             "variant": variant,
@@ -136,15 +165,30 @@ def job_runs(block: Mapping[str, Any], job: str) -> list[dict[str, Any]]:
             "skills": [s for s in block["data"]["skills"] if s != held_out],
             "eval_skills": list(block["data"]["skills"]),
             "data": dict(block["data"]),
-            "train": {
-                **block["train"],
-                "seed": int(seed),
-                "loss_reduction": reduction,
-                "checkpoint_every": 0,
-            },
+            "epochs": block["train"]["epochs"],
+            "train": {**train, "seed": int(seed), "loss_reduction": reduction},
         }
         for seed in seeds
     ]
+
+
+def train_config(block: Mapping[str, Any]) -> dict[str, Any]:
+    """The trainer's config of one SFT run: ``epochs`` over every skill's examples (an
+    ablation drops its skill from each batch, so it takes the same steps), warmup a
+    fraction of them, ``evals`` evaluations spread evenly."""
+    from papergrid.sft.data import steps_per_epoch
+
+    t = block["train"]
+    n = block["data"]["n_sft_per_skill"] * len(block["data"]["skills"])
+    steps = t["epochs"] * steps_per_epoch(n, t["batch_size"])
+    fixed = {"epochs", "warmup_fraction", "evals"}
+    return {
+        **{k: v for k, v in t.items() if k not in fixed},
+        "steps": steps,
+        "warmup_steps": round(t["warmup_fraction"] * steps),
+        "eval_every": max(1, steps // t["evals"]),
+        "checkpoint_every": 0,
+    }
 
 
 def run_id(run: Mapping[str, Any]) -> str:

@@ -17,13 +17,15 @@ from papergrid.lm.model import GPT, GPTConfig
 from papergrid.lm.tokenizer import Tokenizer
 from papergrid.lm.trainer import TrainConfig, train
 from papergrid.sft.data import (
+    PLAIN,
     SFT_SEED,
     base_corpus,
     base_prepared,
     build_tokenizer,
+    plain_accuracy,
     sft_prepared,
 )
-from papergrid.sft.grid import CONTRACT, SOUP_SCHEMA, run_id
+from papergrid.sft.grid import CONTRACT, SOUP_SCHEMA, ZERO_SHOT_SCHEMA, run_id
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ def train_base(
     model_out: str,
     vocab_out: str,
 ) -> float:
-    """Pretrain the base model on plain task text; returns its held-out loss."""
+    """Pretrain the base model on the packed plain task text and marker documents, in
+    windows of the full context; returns its held-out loss."""
     from papergrid.lm.data.templates import TEMPLATES
 
     tcfg = TrainConfig(**train_cfg)
@@ -46,9 +49,9 @@ def train_base(
     train_texts, val_texts = base_corpus(cfg)
     examples = sft_examples(cfg)
     tok = build_tokenizer(train_texts + val_texts + sft_texts(cfg, examples))
-    data = base_prepared(cfg, tok, tcfg.batch_size, tcfg.seed)
     # context for the longest chat-formatted example under any template
     block = max(longest(examples, tok, name) for name in TEMPLATES)
+    data = base_prepared(cfg, tok, tcfg.batch_size, tcfg.seed, block)
     mcfg = GPTConfig(vocab_size=len(tok), block_size=block, **model_cfg)
     torch.manual_seed(tcfg.seed)
     model = GPT(mcfg)
@@ -62,6 +65,40 @@ def train_base(
     tok.save(vocab_out)
     log.info("base model: %d steps, held-out loss %.4f", result.steps_run, result.final["val_loss"])
     return result.final["val_loss"]
+
+
+def zero_shot(
+    cfg: Mapping[str, Any],
+    templates: Sequence[str],
+    base_path: str,
+    vocab_path: str,
+    device: str,
+    threads: int,
+    out: str,
+) -> list[dict]:
+    """The base model's accuracy under each template before any SFT (a control: what the
+    base already does with a template's markers), on the test and validation prompts, and
+    in its own plain format (row ``plain``: what it knows of each skill)."""
+    runtime.configure(threads, 0)
+    dev = runtime.resolve_device(device)
+    tok = Tokenizer.load(vocab_path)
+    mcfg, state = load_base(base_path)
+    model = GPT(mcfg)
+    model.load_state_dict(state)
+    model.to(dev).eval()
+    skills = list(cfg["skills"])
+    with torch.no_grad():
+        plain = plain_accuracy(cfg, tok, model)
+    rows = [{"template": PLAIN, **{k: plain.get(k, np.nan) for k in ZERO_SHOT_SCHEMA.names[1:]}}]
+    log.info("plain format: mean accuracy %.3f", plain["acc_mean"])
+    for template in templates:
+        data = sft_prepared(cfg, tok, template, skills, skills, 1, 0)
+        with torch.no_grad():
+            acc = data.final(model)
+        rows.append({"template": template, **{k: acc[k] for k in ZERO_SHOT_SCHEMA.names[1:]}})
+        log.info("zero-shot %s: mean accuracy %.3f", template, acc["acc_mean"])
+    write_parquet(pa.Table.from_pylist(rows, schema=ZERO_SHOT_SCHEMA), out)
+    return rows
 
 
 def sft_examples(cfg: Mapping[str, Any]) -> list:

@@ -14,3 +14,7 @@ LEARNED = LearnedRule(
     0.05,
     "exact match is 0 by chance; one test prompt in twenty across the skills",
 )
+
+# A skill counts as learned by an arm when its runs answer at least a fifth of its test
+# prompts: exact match is 0 by chance and the base model answers none in a chat format.
+SKILL_FLOOR = 0.2
