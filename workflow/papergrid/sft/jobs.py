@@ -95,7 +95,10 @@ def zero_shot(
         data = sft_prepared(cfg, tok, template, skills, skills, 1, 0)
         with torch.no_grad():
             acc = data.final(model)
-        rows.append({"template": template, **{k: acc[k] for k in ZERO_SHOT_SCHEMA.names[1:]}})
+        # a config may evaluate fewer skills than the schema names: those stay NaN
+        rows.append(
+            {"template": template, **{k: acc.get(k, np.nan) for k in ZERO_SHOT_SCHEMA.names[1:]}}
+        )
         log.info("zero-shot %s: mean accuracy %.3f", template, acc["acc_mean"])
     write_parquet(pa.Table.from_pylist(rows, schema=ZERO_SHOT_SCHEMA), out)
     return rows
