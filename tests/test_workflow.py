@@ -187,8 +187,20 @@ def test_sft_grid_variance_soups_and_claims(smoke_run):
     variance = pd.read_parquet(res / "variance.parquet")
     assert set(variance["skill"]) == {"addition", "reverse", "mean"}
     claims = read_checked(res / "claims.parquet", CLAIMS_SCHEMA).to_pandas()
-    # two spreads; drop and others for reverse; soup; sum against mean
-    assert "leaving_out_reverse_drops_it" in set(claims["claim_id"]) and len(claims) == 6
+    # the seed; the template overall and per skill; reverse's drop (no "others" claim: a
+    # smoke run learns no skill); both soup claims; sum against mean, overall and per skill
+    assert set(claims["claim_id"]) == {
+        "seed_moves_results",
+        "template_effect_small",
+        "template_effect_small_addition",
+        "template_effect_small_reverse",
+        "leaving_out_reverse_drops_it",
+        "soup_beats_chosen_parent",
+        "soup_beats_parent_mean",
+        "sum_loss_beats_mean_loss",
+        "sum_loss_beats_mean_loss_addition",
+        "sum_loss_beats_mean_loss_reverse",
+    }
     for fig in ("templates", "ablation", "soups"):
         assert (res / f"figures/{fig}.png").stat().st_size > 10_000
 
