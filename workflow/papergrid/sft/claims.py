@@ -456,10 +456,25 @@ def claim_specs(
             )
         )
 
-    specs += [
-        ClaimSpec(
+    def soup_claim(claim_id: str, over: str, **spec) -> ClaimSpec:
+        """The soup minus ``over`` (a parent column of the soups table), t over soups; the
+        unchosen parent in the soup's place is the control: a lone seed, not a soup, must
+        not clear the same rule."""
+        return ClaimSpec(
             experiment=EXPERIMENT,
-            claim_id="soup_beats_chosen_parent",
+            claim_id=claim_id,
+            compute=lambda d: soup_gap_evidence(d["soups"], over),
+            simulate=with_soups(sim.soup_over(over)),
+            reads=({"variant": "main"},),
+            control=lambda d: soup_gap_evidence(d["soups"], over, "unchosen_parent"),
+            control_label="the unchosen parent alone",
+            **spec,
+        )
+
+    specs += [
+        soup_claim(
+            "soup_beats_chosen_parent",
+            "chosen_parent",
             statement=f"a two-seed soup beats the parent chosen on validation by more than "
             f"{soup_margin:g} (the souping hypothesis; Tülu 3 found it does not)",
             statistic="mean test accuracy, soup minus the parent with the higher validation "
@@ -474,16 +489,10 @@ def claim_specs(
                 note="Tülu 3 Table 14: best soup 60.2 / 72.5 against best seed 60.1 / 72.6, "
                 "no gain, planted as the opposite; power read at twice the margin",
             ),
-            compute=lambda d: soup_gap_evidence(d["soups"], "chosen_parent"),
-            simulate=with_soups(sim.soup_over("chosen_parent")),
-            reads=({"variant": "main"},),
-            # another seed, not a soup, must not clear the same rule
-            control=lambda d: soup_gap_evidence(d["soups"], "chosen_parent", "unchosen_parent"),
-            control_label="the unchosen parent alone",
         ),
-        ClaimSpec(
-            experiment=EXPERIMENT,
-            claim_id="soup_beats_parent_mean",
+        soup_claim(
+            "soup_beats_parent_mean",
+            "parent_mean",
             statement="a two-seed soup is better than the mean of its parents (the seeds "
             "share one basin)",
             statistic="mean test accuracy, soup minus the mean of its two parents (t over "
@@ -500,12 +509,6 @@ def claim_specs(
                 f"{PAPER_SOUP_OVER_MEAN:.3g} above two 70B seeds' mean; the opposite a "
                 "soup a margin below its parents' mean",
             ),
-            compute=lambda d: soup_gap_evidence(d["soups"], "parent_mean"),
-            simulate=with_soups(sim.soup_over("parent_mean")),
-            reads=({"variant": "main"},),
-            # a lone seed (the parent validation did not pick) must not clear the rule
-            control=lambda d: soup_gap_evidence(d["soups"], "parent_mean", "unchosen_parent"),
-            control_label="the unchosen parent alone",
         ),
     ]
 
